@@ -1,0 +1,128 @@
+"""The `robospatial` command.
+
+    robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
+    robospatial demo [--out DIR]
+    robospatial bench query
+
+Bad input (missing file, bad JSON, unknown object, unsupported question, bad config)
+exits with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_SCENE = DATA_DIR / "tabletop_scene.json"
+DEFAULT_TABLETOP_CONFIG = DATA_DIR / "tabletop.yaml"
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs, each VALUE read as YAML (so 0.01, true, [0, 90] keep their types)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: cannot read value {value!r}") from None
+    return out
+
+
+def _spatial_config(args: argparse.Namespace):  # noqa: ANN202 (lazy import keeps --help fast)
+    from robospatial_ros.core.configio import load_config
+    from robospatial_ros.core.spatial.config import SpatialConfig
+
+    return load_config(SpatialConfig, args.config, parse_overrides(args.set))
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from robospatial_ros.core.reasoner import GeometricReasoner
+    from robospatial_ros.core.scene import load_scene
+
+    scene = load_scene(args.scene)
+    answer = GeometricReasoner(_spatial_config(args)).ask(scene, args.question, query_type=args.type, frame=args.frame)
+    if args.json:
+        print(json.dumps(answer.to_dict()))
+    else:
+        print(answer.text)
+        for note in answer.assumptions:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from robospatial_ros.demo import run_scene_demo
+
+    report = run_scene_demo(args.scene, _spatial_config(args), Path(args.out))
+    return 0 if report["success"] else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    path = BENCH_DIR / f"{args.name}.py"
+    if not path.is_file():
+        available = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+        if not available:
+            raise RoboSpatialError("benchmarks ship with the source checkout (bench/); none found next to this install")
+        raise RoboSpatialError(f"unknown benchmark {args.name!r}; available: {', '.join(available)}")
+    spec = importlib.util.spec_from_file_location(f"robospatial_bench_{args.name}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return int(module.main(args.bench_args) or 0)
+
+
+def _add_config_args(p: argparse.ArgumentParser, default: Path | None) -> None:
+    p.add_argument("--config", default=default, help="YAML of spatial core settings (SpatialConfig keys)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robospatial", description="RoboSpatial spatial reasoning for robot arms.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one spatial question about a scene file")
+    ask.add_argument("question", help="e.g. 'is the mug left of the bowl?' or a RoboSpatial template")
+    ask.add_argument("--scene", required=True, help="scene JSON in the RoboSpatial annotation shape")
+    ask.add_argument("--json", action="store_true", help="print the full answer as JSON")
+    ask.add_argument("--type", choices=["configuration", "compatibility", "context"], help="force the query type")
+    ask.add_argument("--frame", choices=["ego", "world", "object"], help="force the frame")
+    _add_config_args(ask, None)
+    ask.set_defaults(func=cmd_ask)
+
+    demo = sub.add_parser("demo", help="answer a set of questions on the bundled tabletop and draw them")
+    demo.add_argument("--scene", default=DEFAULT_SCENE, help="scene JSON (default: the bundled tabletop)")
+    demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
+    _add_config_args(demo, DEFAULT_TABLETOP_CONFIG)
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ and print its table")
+    bench.add_argument("name", help="benchmark name, e.g. query")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RoboSpatialError as exc:
+        print(f"robospatial {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

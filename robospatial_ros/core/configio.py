@@ -1,0 +1,83 @@
+"""Loading config dataclasses: defaults < YAML file < explicit overrides.
+
+Every component has one frozen dataclass config validated in `__post_init__`.
+This module only layers sources onto it; it never invents keys: an unknown key
+in a file or an override is a `ConfigError` naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from robospatial_ros.core.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping (an empty file is {})."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """Turn YAML/CLI scalars into the field's declared type (lists -> tuples)."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def from_mapping(cls: type[C], values: Mapping[str, Any], source: str = "config") -> C:
+    """Build `cls` from a mapping; unknown keys raise ConfigError."""
+    names = field_names(cls)
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _coerce(v, hints[k]) for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(cls: type[C], path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> C:
+    """Defaults, then the YAML file at `path` (if any), then `overrides`."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(read_yaml_mapping(path))
+    if overrides:
+        values.update(overrides)
+    return from_mapping(cls, values, source=str(path) if path else "config")
+
+
+def to_mapping(config: Any) -> dict[str, Any]:
+    """Plain dict (tuples as lists) for YAML dumps and ROS parameters."""
+    out = {}
+    for name in field_names(type(config)):
+        value = getattr(config, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out

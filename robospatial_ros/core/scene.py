@@ -1,0 +1,235 @@
+"""Scenes: named 3D boxes plus the camera that sees them.
+
+The file format is the RoboSpatial annotation shape (DESIGN.md section 3):
+
+    {"image_size": [W, H],
+     "camera_annotations": {"intrinsic": 4x4 or 3x3, "extrinsic": 4x4 camera-to-world (optical)},
+     "objects": [{"Name": str, "bbox_3d": [[cx, cy, cz, sx, sy, sz, rz, rx, ry]]}, ...]}
+
+with two optional extensions of ours: a top-level "robot_base_to_world" 4x4 (for
+`world_heading: base`; identity when absent) and a per-object "facing" (a 3-vector,
+or null for "unknown"; default: the box's x axis, as in the annotations).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robospatial_ros.core.camera import CameraModel
+from robospatial_ros.core.errors import AmbiguousObjectError, SceneError, UnknownObjectError
+from robospatial_ros.core.geometry import OrientedBox, points_in_convex_polygon
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One object: its verbatim name, its box (world frame) and optional facing direction."""
+
+    name: str
+    box: OrientedBox
+    # (3,) unit vector, world frame: the object's "front". None = unknown (perceived
+    # objects); the object frame then faces the camera and says so as an assumption.
+    facing: np.ndarray | None = None
+    category: str = ""
+    score: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SceneError("object names must be non-empty strings")
+        if not self.category:
+            object.__setattr__(self, "category", category_of(self.name))
+        if self.facing is not None:
+            f = np.asarray(self.facing, dtype=float).reshape(3)
+            norm = np.linalg.norm(f)
+            if not np.isfinite(norm) or norm < 1e-9:
+                raise SceneError(f"object {self.name!r}: facing must be a non-zero vector")
+            object.__setattr__(self, "facing", f / norm)
+
+
+def category_of(name: str) -> str:
+    """'Red mug_2.' -> 'red mug': lower case, trailing punctuation and instance index dropped."""
+    text = name.strip().rstrip(".!?,;: ").lower()
+    return re.sub(r"[_ ]\d+$", "", text)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Objects and camera; `base_to_world` is the robot base pose (4, 4), REP-103 axes."""
+
+    objects: tuple[SceneObject, ...]
+    camera: CameraModel
+    base_to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objects", tuple(self.objects))
+        names = [o.name for o in self.objects]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SceneError(f"object names must be unique; repeated: {', '.join(map(repr, duplicates))}")
+        T = np.asarray(self.base_to_world, dtype=float)
+        if T.shape != (4, 4):
+            raise SceneError(f"robot_base_to_world must be 4x4, got shape {T.shape}")
+        object.__setattr__(self, "base_to_world", T)
+
+    @property
+    def names(self) -> list[str]:
+        return [o.name for o in self.objects]
+
+    def get(self, name: str) -> SceneObject:
+        """Resolve a name as written in a question (see `resolve_name`)."""
+        return self.objects[self.names.index(resolve_name(name, self.names))]
+
+    def transformed(self, T: np.ndarray) -> Scene:
+        """Move everything (objects, camera, robot base) by the rigid (4, 4) transform `T`."""
+        objects = [
+            SceneObject(o.name, o.box.transformed(T), None if o.facing is None else T[:3, :3] @ o.facing, o.category)
+            for o in self.objects
+        ]
+        return Scene(tuple(objects), self.camera.transformed(T), T @ self.base_to_world)
+
+    def support_of(self, obj: SceneObject, tolerance_m: float = 0.03) -> SceneObject | None:
+        """The object `obj` stands on: top within `tolerance_m` of obj's bottom, under obj's centre.
+
+        Found from box heights, the highest candidate wins (a mug on a tray on a table
+        stands on the tray). None when it stands on nothing in the scene.
+        """
+        best: SceneObject | None = None
+        bottom = obj.box.z_min
+        for other in self.objects:
+            if other is obj or abs(other.box.z_max - bottom) > tolerance_m:
+                continue
+            if other.box.z_min >= bottom - 1e-6:  # a neighbour standing on the same surface
+                continue
+            if not points_in_convex_polygon(obj.box.center[None, :2], other.box.footprint())[0]:
+                continue
+            if best is None or other.box.z_max > best.box.z_max:
+                best = other
+        return best
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"\s+", " ", name.strip().rstrip(".!?,;: ").lower())
+
+
+def resolve_name(name: str, known: list[str]) -> str:
+    """Match a name from a question to a scene name.
+
+    Verbatim first (names may carry punctuation, e.g. 'Brown potato.'), then case- and
+    trailing-punctuation-insensitive. Raises UnknownObjectError / AmbiguousObjectError.
+    """
+    if name in known:
+        return name
+    key = _normalized(name)
+    matches = [k for k in known if _normalized(k) == key]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise AmbiguousObjectError(name, matches)
+    # "mug" for a scene holding a single "mug_0" (or "red mug") is unambiguous enough.
+    by_category = [k for k in known if category_of(k) == key or category_of(k).endswith(" " + key)]
+    if len(by_category) == 1:
+        return by_category[0]
+    if len(by_category) > 1:
+        raise AmbiguousObjectError(name, by_category)
+    raise UnknownObjectError(name.strip(), known)
+
+
+def _matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    try:
+        m = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise SceneError(f"{what} must be a numeric matrix") from None
+    if m.shape != shape:
+        raise SceneError(f"{what} must have shape {shape}, got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise SceneError(f"{what} contains NaN or infinite values")
+    return m
+
+
+def _object_from_dict(index: int, data: Any) -> SceneObject:
+    where = f"objects[{index}]"
+    if not isinstance(data, dict) or "Name" not in data or "bbox_3d" not in data:
+        raise SceneError(f"{where} needs 'Name' and 'bbox_3d'")
+    raw = np.asarray(data["bbox_3d"], dtype=object)
+    values = raw[0] if raw.ndim == 2 else raw  # [[9 numbers]] in the annotations, [9] accepted
+    box_values = _matrix(list(values), (9,), f"{where}.bbox_3d")
+    try:
+        box = OrientedBox.from_9dof(box_values)
+    except ValueError as exc:
+        raise SceneError(f"{where}.bbox_3d: {exc}") from None
+    facing: np.ndarray | None = box.rotation[:, 0]
+    if "facing" in data:
+        facing = None if data["facing"] is None else _matrix(data["facing"], (3,), f"{where}.facing")
+    return SceneObject(str(data["Name"]), box, facing, category=str(data.get("category", "")))
+
+
+def scene_from_dict(data: Any) -> Scene:
+    """Build a Scene from the RoboSpatial annotation shape; SceneError on any malformed field."""
+    if not isinstance(data, dict):
+        raise SceneError("a scene must be a JSON object")
+    for key in ("image_size", "camera_annotations", "objects"):
+        if key not in data:
+            raise SceneError(f"scene is missing {key!r}")
+    cam = data["camera_annotations"]
+    if not isinstance(cam, dict) or "intrinsic" not in cam or "extrinsic" not in cam:
+        raise SceneError("camera_annotations needs 'intrinsic' and 'extrinsic'")
+    size = _matrix(data["image_size"], (2,), "image_size")
+    K = np.asarray(cam["intrinsic"], dtype=float)
+    if K.shape not in ((3, 3), (4, 4)):
+        raise SceneError(f"intrinsic must be 3x3 or 4x4, got shape {K.shape}")
+    try:
+        camera = CameraModel(K, int(size[0]), int(size[1]), _matrix(cam["extrinsic"], (4, 4), "extrinsic"))
+    except ValueError as exc:
+        raise SceneError(str(exc)) from None
+    if not isinstance(data["objects"], list):
+        raise SceneError("'objects' must be a list")
+    objects = tuple(_object_from_dict(i, o) for i, o in enumerate(data["objects"]))
+    base = _matrix(data.get("robot_base_to_world", np.eye(4)), (4, 4), "robot_base_to_world")
+    return Scene(objects, camera, base)
+
+
+def load_scene(path: str | Path) -> Scene:
+    """Read a scene JSON file; SceneError (one line) when missing or malformed."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SceneError(f"scene file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SceneError(f"scene file {path} is not valid JSON: {exc}") from None
+    return scene_from_dict(data)
+
+
+def box_to_9dof(box: OrientedBox) -> list[float]:
+    """Inverse of OrientedBox.from_9dof for R = Rz(a) Rx(b) Ry(c)."""
+    R = box.rotation
+    rx = float(np.arcsin(np.clip(R[2, 1], -1.0, 1.0)))
+    rz = float(np.arctan2(-R[0, 1], R[1, 1]))
+    ry = float(np.arctan2(-R[2, 0], R[2, 2]))
+    return [*map(float, box.center), *map(float, box.size), rz, rx, ry]
+
+
+def scene_to_dict(scene: Scene) -> dict[str, Any]:
+    """The RoboSpatial annotation shape (plus our optional extensions)."""
+    cam = scene.camera
+    K4 = np.eye(4)
+    K4[:3, :3] = cam.K
+    objects = []
+    for o in scene.objects:
+        entry: dict[str, Any] = {"Name": o.name, "bbox_3d": [box_to_9dof(o.box)]}
+        if o.facing is None or not np.allclose(o.facing, o.box.rotation[:, 0]):
+            entry["facing"] = None if o.facing is None else [float(v) for v in o.facing]
+        objects.append(entry)
+    out: dict[str, Any] = {
+        "image_size": [cam.width, cam.height],
+        "camera_annotations": {"intrinsic": K4.tolist(), "extrinsic": cam.camera_to_world.tolist()},
+        "objects": objects,
+    }
+    if not np.allclose(scene.base_to_world, np.eye(4)):
+        out["robot_base_to_world"] = scene.base_to_world.tolist()
+    return out

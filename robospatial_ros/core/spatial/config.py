@@ -1,0 +1,73 @@
+"""SpatialConfig: every knob of the spatial semantics, with the reference generator's defaults.
+
+Defaults reproduce NVlabs/RoboSpatial on room-scale scenes; `config/tabletop.yaml`
+holds the values a tabletop needs (1 cm grid, tighter thresholds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STRICTNESS = ("strict", "lenient")
+WORLD_HEADINGS = ("camera", "base")
+
+# Our own lists (open vocabulary, matched on an object's category: 'red mug_2' -> 'red mug',
+# any word of it counts). A surface others can stand on ...
+DEFAULT_FLAT_SURFACES = (
+    "table", "desk", "counter", "countertop", "shelf", "tray", "plate", "board", "box", "crate",
+    "stool", "bench", "cabinet", "dresser", "stand", "book", "mat", "cart", "platform", "pallet",
+)  # fmt: skip
+# ... and things too large or fixed to be placed anywhere.
+DEFAULT_NOT_PLACEABLE = (
+    "table", "desk", "counter", "countertop", "floor", "wall", "ceiling", "door", "window",
+    "refrigerator", "fridge", "sofa", "couch", "bed", "wardrobe", "robot", "arm",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SpatialConfig:
+    """Knobs of the spatial core; lengths in metres. See DESIGN.md section 3."""
+
+    # strict: extents must separate (A.max_x < B.min_x); lenient: centroids decide.
+    strictness: str = "strict"
+    # camera: world left/right/front/behind as in the reference (= ego); base: robot base axes.
+    world_heading: str = "camera"
+    # Top-down occupancy grid cell size (reference: 0.1 m for rooms; tabletops need ~0.01 m).
+    grid_resolution_m: float = 0.1
+    # Context points are free cells within this distance of the reference footprint.
+    context_threshold_m: float = 0.5
+    # Compatibility: width of the buffer ring checked around a placed footprint.
+    min_distance_m: float = 0.2
+    # Compatibility: a placement fits while occupied buffer cells / footprint cells < this.
+    buffer_ratio: float = 0.5
+    # Most context points returned per answer (best first).
+    max_context_points: int = 50
+    # Compatibility: footprint rotations tried, relative to the object's current yaw.
+    compatibility_angles_deg: tuple[float, ...] = (0.0, 45.0, 90.0)
+    # An object stands on another whose top is this close to its bottom.
+    support_tolerance_m: float = 0.03
+    # Drop context points whose pixel falls on the reference object's own silhouette
+    # (as the reference generator does); other objects always occlude, supports never.
+    occlude_by_reference: bool = True
+    flat_surfaces: tuple[str, ...] = DEFAULT_FLAT_SURFACES
+    not_placeable: tuple[str, ...] = DEFAULT_NOT_PLACEABLE
+
+    def __post_init__(self) -> None:
+        if self.strictness not in STRICTNESS:
+            raise ValueError(f"strictness must be one of {STRICTNESS}, got {self.strictness!r}")
+        if self.world_heading not in WORLD_HEADINGS:
+            raise ValueError(f"world_heading must be one of {WORLD_HEADINGS}, got {self.world_heading!r}")
+        for name in ("grid_resolution_m", "context_threshold_m"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("min_distance_m", "support_tolerance_m"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0.0 < float(self.buffer_ratio) <= 1.0:
+            raise ValueError(f"buffer_ratio must be in (0, 1], got {self.buffer_ratio!r}")
+        if int(self.max_context_points) < 1:
+            raise ValueError(f"max_context_points must be >= 1, got {self.max_context_points!r}")
+        if not self.compatibility_angles_deg:
+            raise ValueError("compatibility_angles_deg must list at least one angle")
+        if self.grid_resolution_m > self.context_threshold_m:
+            raise ValueError("grid_resolution_m must not exceed context_threshold_m")

@@ -1,0 +1,111 @@
+"""Spatial configuration: which of left/right/in front/behind/above/below hold for A w.r.t. B.
+
+Rules (DESIGN.md section 3, reference generator semantics):
+- ego: left/right from image-column extents of the silhouettes, in front/behind from
+  optical depth ranges; world: the same (world_heading camera) or the robot base axes
+  (world_heading base); object: signs of the centre offset along B's front/right,
+  nothing when the 3D boxes overlap. above/below always compare true world heights.
+- strict: extents must separate; lenient: centroids decide (see each function).
+"""
+
+from __future__ import annotations
+
+from robospatial_ros.core.geometry import oriented_boxes_overlap
+from robospatial_ros.core.scene import SceneObject
+from robospatial_ros.core.spatial.types import Frame, Relation
+from robospatial_ros.core.spatial.view import ObjectView, PlanarView, SceneView
+
+EPS = 1e-6
+
+
+def horizontal(a: PlanarView, b: PlanarView, strict: bool) -> Relation | None:
+    """LEFT / RIGHT / None (overlapping) for A relative to B; x grows to the viewer's right."""
+    if strict:
+        if a.x_max < b.x_min - EPS:
+            return Relation.LEFT
+        if a.x_min > b.x_max + EPS:
+            return Relation.RIGHT
+        return None
+    # Lenient: centroids decide, unless one centroid lies inside the other's 2D box.
+    if a.centroid[0] < b.centroid[0] - EPS and not a.box_contains(b.centroid):
+        return Relation.LEFT
+    if a.centroid[0] > b.centroid[0] + EPS and not b.box_contains(a.centroid):
+        return Relation.RIGHT
+    return None
+
+
+def depth(a: PlanarView, b: PlanarView, strict: bool) -> Relation | None:
+    """IN_FRONT (nearer the viewer) / BEHIND / None for A relative to B."""
+    if strict or abs((a.near + a.far) - (b.near + b.far)) / 2 < EPS:
+        if a.far < b.near - EPS:
+            return Relation.IN_FRONT
+        if a.near > b.far + EPS:
+            return Relation.BEHIND
+        return None
+    # Lenient: the mid-depths decide (the reference's 'visible depth average').
+    return Relation.IN_FRONT if a.near + a.far < b.near + b.far else Relation.BEHIND
+
+
+def vertical(a: ObjectView, b: ObjectView, strict: bool) -> Relation | None:
+    """ABOVE / BELOW / None from true world heights (never clamped at z = 0)."""
+    if a.z_min > b.z_max + EPS:
+        return Relation.ABOVE
+    if a.z_max < b.z_min - EPS:
+        return Relation.BELOW
+    if not strict:
+        if a.z_avg > b.z_max + EPS:
+            return Relation.ABOVE
+        if b.z_avg > a.z_max + EPS:
+            return Relation.BELOW
+    return None
+
+
+def object_frame(a: ObjectView, b: ObjectView) -> set[Relation]:
+    """Planar relations of A in B's own frame: signs of the centre offset, none on 3D overlap."""
+    if oriented_boxes_overlap(a.obj.box, b.obj.box):
+        return set()
+    d = a.obj.box.center - b.obj.box.center
+    along, across = float(d @ b.forward), float(d @ b.right)
+    out: set[Relation] = set()
+    if along > EPS:
+        out.add(Relation.IN_FRONT)
+    elif along < -EPS:
+        out.add(Relation.BEHIND)
+    if across > EPS:
+        out.add(Relation.RIGHT)
+    elif across < -EPS:
+        out.add(Relation.LEFT)
+    return out
+
+
+def planar_views(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame) -> tuple[PlanarView, PlanarView] | None:
+    """The viewer-plane descriptions the ego/world rules compare; None if either is unseen."""
+    va, vb = view.view(a), view.view(b)
+    if frame is Frame.WORLD and view.config.world_heading == "base":
+        return va.base, vb.base
+    if va.ego is None or vb.ego is None:
+        return None
+    return va.ego, vb.ego
+
+
+def configuration(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame) -> set[Relation]:
+    """Every configuration relation that holds for A relative to B in `frame`."""
+    key = ("configuration", a.name, b.name, frame)
+    if key in view.cache:
+        return view.cache[key]  # type: ignore[return-value]
+    strict = view.config.strictness == "strict"
+    va, vb = view.view(a), view.view(b)
+    out: set[Relation] = set()
+    if frame is Frame.OBJECT:
+        out |= object_frame(va, vb)
+    else:
+        planar = planar_views(view, a, b, frame)
+        if planar is not None:
+            for rel in (horizontal(*planar, strict), depth(*planar, strict)):
+                if rel is not None:
+                    out.add(rel)
+    up_down = vertical(va, vb, strict)
+    if up_down is not None:
+        out.add(up_down)
+    view.cache[key] = out
+    return out

@@ -1,0 +1,197 @@
+"""Per-object measurements every relation needs, computed once per scene.
+
+`SceneView` wraps a Scene and a SpatialConfig and caches, per object, what the
+camera sees of it (silhouette, pixel extents, depth range), its heights, its
+extents along the robot base axes and its own front/left axes; and, per query,
+the occupancy grids. Answering all RoboSpatial questions for a scene reuses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from robospatial_ros.core.camera import MIN_DEPTH_M
+from robospatial_ros.core.geometry import (
+    clip_polygon_to_rect,
+    convex_hull_2d,
+    distance_to_convex_polygon,
+    invert_transform,
+    polygon_area_centroid,
+    transform_points,
+)
+from robospatial_ros.core.scene import Scene, SceneObject
+from robospatial_ros.core.spatial.config import SpatialConfig
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass(frozen=True)
+class PlanarView:
+    """An object as a viewer sees it: horizontal extent (x grows to the viewer's right),
+    its 2D box and centroid in the viewer's plane, and its near/far range in depth."""
+
+    x_min: float
+    x_max: float
+    box: tuple[float, float, float, float]  # (x_min, y_min, x_max, y_max)
+    centroid: np.ndarray  # (2,)
+    near: float
+    far: float
+
+    def box_contains(self, point: np.ndarray) -> bool:
+        return bool(self.box[0] <= point[0] <= self.box[2] and self.box[1] <= point[1] <= self.box[3])
+
+
+@dataclass
+class ObjectView:
+    """What one object looks like from the camera, the base and itself."""
+
+    obj: SceneObject
+    scene: Scene
+
+    @cached_property
+    def corners(self) -> np.ndarray:
+        """(8, 3) box corners, world frame, metres."""
+        return self.obj.box.corners()
+
+    @cached_property
+    def z_min(self) -> float:
+        return float(self.corners[:, 2].min())
+
+    @cached_property
+    def z_max(self) -> float:
+        return float(self.corners[:, 2].max())
+
+    @cached_property
+    def z_avg(self) -> float:
+        return float(self.corners[:, 2].mean())
+
+    @cached_property
+    def footprint_rect(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(centre (2,), axes (2, 2) rows, half sizes (2,)) when the footprint is the box's
+        own rectangle (box z axis vertical: every gravity-aligned box); else None."""
+        R = self.obj.box.rotation
+        if abs(abs(R[2, 2]) - 1.0) > 1e-9:
+            return None
+        axes = R[:2, :2].T  # rows: box x and y axes in the world plane
+        return self.obj.box.center[:2], axes, self.obj.box.size[:2] / 2.0
+
+    def distance_to_footprint(self, points: np.ndarray) -> np.ndarray:
+        """(N,) distance from (N, 2) world x/y points to the footprint, 0 inside; metres."""
+        rect = self.footprint_rect
+        if rect is None:
+            return distance_to_convex_polygon(points, self.footprint)
+        center, axes, half = rect
+        local = np.abs((points - center) @ axes.T) - half  # (N, 2)
+        return np.hypot(np.maximum(local[:, 0], 0.0), np.maximum(local[:, 1], 0.0))
+
+    @cached_property
+    def footprint(self) -> np.ndarray:
+        """(K, 2) top-down convex hull, world x/y, counter-clockwise."""
+        return convex_hull_2d(self.corners[:, :2])
+
+    # --- camera (ego) ---------------------------------------------------------
+    @cached_property
+    def _projection(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.scene.camera.project(self.corners)
+
+    @cached_property
+    def depth_range(self) -> tuple[float, float] | None:
+        """(min, max) optical depth of the corners in front of the camera; None if invisible."""
+        if self.silhouette is None:
+            return None
+        depth = self._projection[1]
+        front = depth[depth > MIN_DEPTH_M]
+        return float(front.min()), float(front.max())
+
+    @cached_property
+    def silhouette(self) -> np.ndarray | None:
+        """(K, 2) pixel polygon of the box clipped to the image; None if it misses the image.
+
+        The union of a box's projected faces is the hull of its projected corners; corners
+        behind the camera are left out (the reference generator drops such faces).
+        """
+        uv, depth = self._projection
+        front = depth > MIN_DEPTH_M
+        if front.sum() < 3:
+            return None
+        cam = self.scene.camera
+        hull = convex_hull_2d(uv[front])
+        lo, hi = hull.min(axis=0), hull.max(axis=0)
+        if lo[0] >= 0 and lo[1] >= 0 and hi[0] <= cam.width - 1 and hi[1] <= cam.height - 1:
+            clipped = hull  # the common case: wholly inside the image
+        else:
+            clipped = clip_polygon_to_rect(hull, 0.0, 0.0, cam.width - 1.0, cam.height - 1.0)
+        if len(clipped) < 3 or polygon_area_centroid(clipped)[0] <= 0.0:
+            return None
+        return clipped
+
+    @cached_property
+    def ego(self) -> PlanarView | None:
+        """Image column extent, pixel box and centroid, optical depth range; None if unseen."""
+        sil = self.silhouette
+        if sil is None or self.depth_range is None:
+            return None
+        box = (float(sil[:, 0].min()), float(sil[:, 1].min()), float(sil[:, 0].max()), float(sil[:, 1].max()))
+        centroid = polygon_area_centroid(sil)[1]
+        return PlanarView(box[0], box[2], box, centroid, *self.depth_range)
+
+    # --- robot base ------------------------------------------------------------
+    @cached_property
+    def base(self) -> PlanarView:
+        """The object as a viewer at the robot base looking along +x sees it (REP-103).
+
+        x: lateral offset to the viewer's right (= -y_base), so left is smaller x as in
+        the image; depth: distance ahead (= x_base), so in front is smaller depth.
+        """
+        pts = transform_points(invert_transform(self.scene.base_to_world), self.corners)
+        lateral, ahead = -pts[:, 1], pts[:, 0]
+        box = (float(lateral.min()), float(ahead.min()), float(lateral.max()), float(ahead.max()))
+        return PlanarView(box[0], box[2], box, np.array([lateral.mean(), ahead.mean()]), box[1], box[3])
+
+    # --- the object's own frame ------------------------------------------------
+    @cached_property
+    def facing_assumed(self) -> bool:
+        return self.obj.facing is None or np.linalg.norm(np.cross(self.obj.facing, UP)) < 1e-6
+
+    @cached_property
+    def forward(self) -> np.ndarray:
+        """(3,) unit horizontal 'front' direction, world frame.
+
+        The object's facing when known; else from the object toward the camera.
+        """
+        if not self.facing_assumed:
+            f = self.obj.facing.copy()  # type: ignore[union-attr]
+        else:
+            f = self.scene.camera.position - self.obj.box.center
+        f[2] = 0.0
+        norm = np.linalg.norm(f)
+        return f / norm if norm > 1e-9 else np.array([1.0, 0.0, 0.0])
+
+    @cached_property
+    def right(self) -> np.ndarray:
+        """(3,) unit 'right' = forward x up, world frame."""
+        return np.cross(self.forward, UP)
+
+
+class SceneView:
+    """A scene seen under one SpatialConfig, with per-object and per-query caches."""
+
+    def __init__(self, scene: Scene, config: SpatialConfig | None = None):
+        self.scene = scene
+        self.config = config or SpatialConfig()
+        self._views: dict[str, ObjectView] = {}
+        self._supports: dict[str, SceneObject | None] = {}
+        self.cache: dict[tuple, object] = {}
+
+    def view(self, obj: SceneObject) -> ObjectView:
+        if obj.name not in self._views:
+            self._views[obj.name] = ObjectView(obj, self.scene)
+        return self._views[obj.name]
+
+    def support_of(self, obj: SceneObject) -> SceneObject | None:
+        if obj.name not in self._supports:
+            self._supports[obj.name] = self.scene.support_of(obj, self.config.support_tolerance_m)
+        return self._supports[obj.name]

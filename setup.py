@@ -1,0 +1,28 @@
+"""pip install of the robospatial_ros library and the `robospatial` command.
+
+ROS users build the same package with colcon (package.xml + CMakeLists.txt),
+which also generates the interfaces in msg/.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="robospatial-ros",
+    version="0.1.0",
+    description="RoboSpatial spatial reasoning for robot arms on ROS 2, with data and fine-tuning tools",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["robospatial_ros", "robospatial_ros.*"]),
+    package_data={"robospatial_ros": ["data/*.json", "data/*.yaml"]},
+    install_requires=[
+        "numpy>=1.24",
+        "pyyaml>=6",
+        "opencv-python-headless>=4.8",
+    ],
+    extras_require={
+        "dev": ["pytest", "hypothesis", "ruff"],
+    },
+    entry_points={"console_scripts": ["robospatial=robospatial_ros.cli:main"]},
+)
