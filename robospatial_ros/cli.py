@@ -4,8 +4,8 @@
     robospatial demo [--out DIR]
     robospatial bench query
 
-Bad input (missing file, bad JSON, unknown object, unsupported question, bad config)
-exits with code 2 and one line on stderr.
+Bad input (missing or unreadable file, bad JSON, unknown object, unsupported question,
+bad config) exits with code 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -119,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except RoboSpatialError as exc:
-        print(f"robospatial {args.command}: error: {exc}", file=sys.stderr)
+    except (RoboSpatialError, OSError) as exc:  # OSError: e.g. a directory given as --scene or --config
+        reason = " ".join(str(exc).split())  # one line, even when a parser's message spans several
+        print(f"robospatial {args.command}: error: {reason}", file=sys.stderr)
         return 2
 
 

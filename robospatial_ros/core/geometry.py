@@ -188,18 +188,13 @@ def convex_polygons_overlap(p: np.ndarray, q: np.ndarray, tol: float = 1e-9) -> 
 
 def oriented_boxes_overlap(a: OrientedBox, b: OrientedBox, tol: float = 1e-9) -> bool:
     """3D separating-axis test (15 axes) for two oriented boxes; touching faces do not overlap."""
-    ca, cb = a.corners(), b.corners()
-    axes = [a.rotation[:, i] for i in range(3)] + [b.rotation[:, i] for i in range(3)]
-    for i in range(3):
-        for j in range(3):
-            c = np.cross(a.rotation[:, i], b.rotation[:, j])
-            if np.linalg.norm(c) > 1e-9:
-                axes.append(c)
-    for axis in axes:
-        pa, pb = ca @ axis, cb @ axis
-        if pa.max() <= pb.min() + tol or pb.max() <= pa.min() + tol:
-            return False
-    return True
+    ra, rb = a.rotation, b.rotation
+    cross = np.cross(ra.T[:, None, :], rb.T[None, :, :]).reshape(9, 3)
+    cross = cross[np.linalg.norm(cross, axis=1) > 1e-9]  # parallel edge pairs give no axis
+    axes = np.concatenate([ra.T, rb.T, cross])  # (M, 3)
+    pa, pb = a.corners() @ axes.T, b.corners() @ axes.T  # (8, M)
+    separated = (pa.max(axis=0) <= pb.min(axis=0) + tol) | (pb.max(axis=0) <= pa.min(axis=0) + tol)
+    return not bool(separated.any())
 
 
 def clip_polygon_to_rect(polygon: np.ndarray, x_min: float, y_min: float, x_max: float, y_max: float) -> np.ndarray:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
 
 from robospatial_ros.core.errors import QuestionError, RoboSpatialError
 from robospatial_ros.core.scene import resolve_name
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
+
+E = TypeVar("E", bound=Enum)
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,23 @@ def _names(a_text: str | None, b_text: str, known: list[str]) -> tuple[str | Non
     return a, b
 
 
+def _relation_phrases(text: str) -> list[re.Match[str]]:
+    """Every relation phrase in `text`, leftmost first, overlapping ones included.
+
+    `finditer` would skip a phrase whose leading space the previous match consumed, so
+    "is the car front left of the bowl" (object "car front") could never split at "left".
+    """
+    starts = [i for i, ch in enumerate(text) if ch.isspace() and (i == 0 or not text[i - 1].isspace())]
+    return [m for m in (_REL_BETWEEN.match(text, i) for i in starts) if m is not None]
+
+
 def _try_splits(rest: str, known: list[str], with_target: bool) -> tuple[str | None, str, Relation]:
     """Try every relation phrase in `rest` as the A|B boundary; first split naming known objects wins."""
     errors: list[RoboSpatialError] = []
-    for m in _REL_BETWEEN.finditer(" " + rest):
-        a_text = (" " + rest)[: m.start()].strip() if with_target else None
-        b_text = (" " + rest)[m.end() :].strip()
+    text = " " + rest
+    for m in _relation_phrases(text):
+        a_text = text[: m.start()].strip() if with_target else None
+        b_text = text[m.end() :].strip()
         if (with_target and not a_text) or not b_text:
             continue
         try:
@@ -183,8 +198,10 @@ def parse_question(
     """Parse `text` against the scene's object names. Raises a RoboSpatialError subclass."""
     if not isinstance(text, str) or not text.strip():
         raise QuestionError("empty question")
+    forced_kind = _member(QueryType, query_type, "query type")
+    forced_frame = _member(Frame, frame, "frame")
     body, who = _split_frame(_clean(text))
-    kind = QueryType(query_type) if query_type else _guess_type(body)
+    kind = forced_kind or _guess_type(body)
     if kind is QueryType.CONTEXT:
         template = _CONTEXT_TEMPLATE.match(body)
         rest = template.group("rest") if template else body
@@ -195,12 +212,22 @@ def parse_question(
         a, b, rel = _parse_compatibility(_COMPAT_START.sub("", body, count=1), known)
     else:
         a, b, rel = _try_splits(_CONFIG_START.sub("", body, count=1), known, with_target=True)
-    parsed_frame = Frame(frame) if frame else _frame_of(who, [b], known)
+    parsed_frame = forced_frame or _frame_of(who, [b], known)
     if rel is Relation.ON_TOP and parsed_frame not in (None, Frame.WORLD):
         raise QuestionError("'fit on top' is defined in the world frame only")
     if rel is Relation.ON_TOP:
         parsed_frame = Frame.WORLD
     return Query(kind, parsed_frame or Frame.EGO, rel, b, a, text, frame_given=parsed_frame is not None)
+
+
+def _member(enum: type[E], value: E | str | None, what: str) -> E | None:
+    """`value` as a member of `enum` (None when not given); QuestionError when it names none."""
+    if not value:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        raise QuestionError(f"unknown {what} {value!r}; use one of {', '.join(m.value for m in enum)}") from None
 
 
 def _guess_type(body: str) -> QueryType:

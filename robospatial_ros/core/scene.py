@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,16 @@ class Scene:
 
     @property
     def names(self) -> list[str]:
-        return [o.name for o in self.objects]
+        return list(self._by_name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, SceneObject]:
+        return {o.name: o for o in self.objects}
 
     def get(self, name: str) -> SceneObject:
         """Resolve a name as written in a question (see `resolve_name`)."""
-        return self.objects[self.names.index(resolve_name(name, self.names))]
+        found = self._by_name.get(name)
+        return found if found is not None else self._by_name[resolve_name(name, self.names)]
 
     def transformed(self, T: np.ndarray) -> Scene:
         """Move everything (objects, camera, robot base) by the rigid (4, 4) transform `T`."""

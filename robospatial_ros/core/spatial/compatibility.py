@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from robospatial_ros.core.geometry import polygon_area_centroid, rot_z
+from robospatial_ros.core.geometry import points_in_convex_polygon, polygon_area_centroid, rot_z
 from robospatial_ros.core.scene import SceneObject
-from robospatial_ros.core.spatial.context import candidates, side_mask
-from robospatial_ros.core.spatial.occupancy import OccupancyGrid
+from robospatial_ros.core.spatial.context import Candidates, candidates, side_mask
+from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
 from robospatial_ros.core.spatial.types import Frame, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -50,16 +50,16 @@ def on_top(view: SceneView, a: SceneObject, b: SceneObject) -> Fit:
     return Fit(True, b.box.center[:2].copy(), view.view(b).z_max)
 
 
-def _inside_bounds(grid: OccupancyGrid, hull: np.ndarray) -> bool:
-    ny, nx = grid.shape
-    lo = np.array([grid.x0, grid.y0]) + grid.resolution_m / 2
-    hi = lo + (np.array([nx, ny]) - 1) * grid.resolution_m
-    return bool(np.all(hull.min(axis=0) >= lo - 1e-9) and np.all(hull.max(axis=0) <= hi + 1e-9))
-
-
 def footprint_fits(grid: OccupancyGrid, hull: np.ndarray, buffer_cells: int, buffer_ratio: float) -> bool:
-    """A (K, 2) world footprint covers >= 1 cell, only free ones, with a light enough buffer ring."""
-    if not _inside_bounds(grid, hull):
+    """The fit rule stated directly for one (K, 2) world footprint (`fit_map` evaluates it everywhere).
+
+    Covers >= 1 cell centre, only free cells, lies within the grid's cell centres, and the
+    occupied cells of the `buffer_cells` ring number fewer than `buffer_ratio` x covered cells.
+    """
+    ny, nx = grid.shape
+    first = np.array([grid.x0, grid.y0]) + grid.resolution_m / 2
+    last = first + (np.array([nx, ny]) - 1) * grid.resolution_m
+    if np.any(hull.min(axis=0) < first - 1e-9) or np.any(hull.max(axis=0) > last + 1e-9):
         return False
     rows, cols, mask = grid.polygon_cells(hull)
     n_inside = int(mask.sum())
@@ -67,15 +67,80 @@ def footprint_fits(grid: OccupancyGrid, hull: np.ndarray, buffer_cells: int, buf
         return False
     if buffer_cells == 0:
         return True
-    ny, nx = grid.shape
     r0, r1 = max(rows.start - buffer_cells, 0), min(rows.stop + buffer_cells, ny)
     c0, c1 = max(cols.start - buffer_cells, 0), min(cols.stop + buffer_cells, nx)
     window = np.zeros((r1 - r0, c1 - c0), np.uint8)
     window[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = mask
-    kernel = np.ones((2 * buffer_cells + 1, 2 * buffer_cells + 1), np.uint8)
-    ring = cv2.dilate(window, kernel).astype(bool) & ~window.astype(bool)
-    n_blocked = int((ring & grid.occupied[r0:r1, c0:c1]).sum())
-    return n_blocked / n_inside < buffer_ratio
+    ring = cv2.dilate(window, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)).astype(bool) & ~window.astype(bool)
+    return int((ring & grid.occupied[r0:r1, c0:c1]).sum()) / n_inside < buffer_ratio
+
+
+@dataclass(frozen=True)
+class _FitMap:
+    """For one footprint shape on one grid: where, centred on a cell, it fits.
+
+    Candidates are cell centres, so the cells a footprint covers at any candidate are one
+    fixed stencil shifted by whole cells: the fit test becomes two correlations of the grid.
+    """
+
+    fits: np.ndarray  # (ny, nx) bool: the footprint centred on this cell fits
+    angle_deg: float
+
+
+def _stencil(grid: OccupancyGrid, shape: np.ndarray) -> np.ndarray:
+    """(2r+1, 2c+1) uint8: cells whose centres lie in `shape` (K, 2) centred on a cell centre."""
+    res = grid.resolution_m
+    half = np.ceil(np.abs(shape).max(axis=0) / res).astype(int) + 1  # (cols, rows) radius
+    offs_c, offs_r = np.arange(-half[0], half[0] + 1) * res, np.arange(-half[1], half[1] + 1) * res
+    gx, gy = np.meshgrid(offs_c, offs_r)
+    inside = points_in_convex_polygon(np.stack([gx.ravel(), gy.ravel()], axis=1), shape)
+    return inside.reshape(gx.shape).astype(np.uint8)
+
+
+def _correlate(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """out[i, j] = number of set cells of `mask` under `kernel` centred on (i, j); zeros beyond the edge."""
+    return cv2.filter2D(mask.astype(np.float32), -1, kernel.astype(np.float32), borderType=cv2.BORDER_CONSTANT)
+
+
+def fit_map(
+    grid: OccupancyGrid, shape: np.ndarray, angle_deg: float, buffer_cells: int, buffer_ratio: float
+) -> _FitMap:
+    """Evaluate the fit rule for a (K, 2) footprint (about its centroid) at every cell of the grid."""
+    stencil = _stencil(grid, shape)
+    n_inside = int(stencil.sum())
+    ny, nx = grid.shape
+    if n_inside == 0:  # the footprint covers no cell centre at this resolution: it never fits
+        return _FitMap(np.zeros((ny, nx), bool), angle_deg)
+    blocked_under = _correlate(~grid.free, stencil) > 0.5
+    fits = ~blocked_under
+    if buffer_cells > 0:
+        padded = np.pad(stencil, buffer_cells)
+        ring = cv2.dilate(padded, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)) & (1 - padded)
+        fits &= _correlate(grid.occupied, ring) / n_inside < buffer_ratio
+    # The footprint's bounding box must lie within the grid's cell centres.
+    res = grid.resolution_m
+    lo, hi = shape.min(axis=0), shape.max(axis=0)
+    xs = grid.x0 + (np.arange(nx) + 0.5) * res
+    ys = grid.y0 + (np.arange(ny) + 0.5) * res
+    ok_x = (xs + lo[0] >= xs[0] - 1e-9) & (xs + hi[0] <= xs[-1] + 1e-9)
+    ok_y = (ys + lo[1] >= ys[0] - 1e-9) & (ys + hi[1] <= ys[-1] + 1e-9)
+    return _FitMap(fits & ok_y[:, None] & ok_x[None, :], angle_deg)
+
+
+def _fit_maps(view: SceneView, a: SceneObject, support: SceneObject | None) -> list[_FitMap]:
+    """Cached per (A, support): one map per configured rotation, on the grid without A."""
+    key = ("fit-maps", a.name, None if support is None else support.name)
+    if key not in view.cache:
+        cfg = view.config
+        fp = view.view(a).footprint
+        local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
+        buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
+        grid = grid_for(view, frozenset([a.name]), support)
+        view.cache[key] = [
+            fit_map(grid, local @ rot_z(math.radians(angle))[:2, :2].T, angle, buffer_cells, cfg.buffer_ratio)
+            for angle in cfg.compatibility_angles_deg
+        ]
+    return view.cache[key]  # type: ignore[return-value]
 
 
 def compatibility(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, relation: Relation) -> Fit:
@@ -92,19 +157,31 @@ def compatibility(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame,
 
 
 def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, relation: Relation) -> Fit:
-    cfg = view.config
-    threshold = cfg.context_threshold_m + (a.box.size[:2].max() + b.box.size[:2].max()) / 2
-    cands = candidates(view, b, threshold, frozenset([a.name]))
-    chosen = np.flatnonzero(side_mask(view, b, cands, frame, relation))
-    if len(chosen) == 0:
+    cands, angles = _candidate_fits(view, a, b)
+    on_side = np.flatnonzero(side_mask(view, b, cands, frame, relation))
+    if len(on_side) == 0:
         return Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
-    fp = view.view(a).footprint
-    local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
-    buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
-    shapes = [(angle, local @ rot_z(math.radians(angle))[:2, :2].T) for angle in cfg.compatibility_angles_deg]
-    for i in chosen:  # best candidates first, so the first fit is the placement to use
-        xy = cands.xyz[i, :2]
-        for angle, shape in shapes:
-            if footprint_fits(cands.grid, shape + xy, buffer_cells, cfg.buffer_ratio):
-                return Fit(True, xy.copy(), float(cands.xyz[i, 2]), float(angle))
-    return Fit(False, reason=f"{a.name!r} does not fit {relation.value} of {b.name!r}")
+    fitting = on_side[~np.isnan(angles[on_side])]
+    if len(fitting) == 0:
+        return Fit(False, reason=f"{a.name!r} does not fit {relation.value} of {b.name!r}")
+    best = fitting[0]  # candidates are ordered best first
+    return Fit(True, cands.xyz[best, :2].copy(), float(cands.xyz[best, 2]), float(angles[best]))
+
+
+def _candidate_fits(view: SceneView, a: SceneObject, b: SceneObject) -> tuple[Candidates, np.ndarray]:
+    """B's candidates for A and, per candidate, the first rotation (deg) at which A fits (NaN: none).
+
+    Shared by every frame and direction of the pair (A, B).
+    """
+    key = ("candidate-fits", a.name, b.name)
+    if key not in view.cache:
+        cfg = view.config
+        threshold = cfg.context_threshold_m + (a.box.size[:2].max() + b.box.size[:2].max()) / 2
+        cands = candidates(view, b, threshold, frozenset([a.name]))
+        cells = cands.grid.index_of(cands.xyz[:, :2])  # (N, 2) row, col
+        angles = np.full(len(cells), np.nan)
+        for fmap in _fit_maps(view, a, view.support_of(b)):
+            hits = fmap.fits[cells[:, 0], cells[:, 1]] & np.isnan(angles)
+            angles[hits] = fmap.angle_deg
+        view.cache[key] = (cands, angles)
+    return view.cache[key]  # type: ignore[return-value]

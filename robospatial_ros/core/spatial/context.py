@@ -9,7 +9,7 @@ direction, and ranked best first by clearance (distance to the nearest blocked c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -34,6 +34,8 @@ class Candidates:
     depth: np.ndarray  # (N,) optical depth, metres
     clearance_m: np.ndarray  # (N,) distance to the nearest blocked cell, metres
     grid: OccupancyGrid
+    sides: dict[tuple[Frame, Relation], np.ndarray] = field(default_factory=dict)  # side_mask cache
+    occluded: np.ndarray | None = None  # (N,) bool, filled by context_points
 
     def take(self, index: np.ndarray) -> Candidates:
         return Candidates(self.xyz[index], self.uv[index], self.depth[index], self.clearance_m[index], self.grid)
@@ -104,7 +106,14 @@ def _extent_along(v: ObjectView, axis: np.ndarray) -> float:
 
 
 def side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Frame, relation: Relation) -> np.ndarray:
-    """(N,) bool: which candidates lie `relation` of `ref` in `frame`."""
+    """(N,) bool: which candidates lie `relation` of `ref` in `frame` (cached per candidate set)."""
+    key = (frame, relation)
+    if key not in cands.sides:
+        cands.sides[key] = _side_mask(view, ref, cands, frame, relation)
+    return cands.sides[key]
+
+
+def _side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Frame, relation: Relation) -> np.ndarray:
     rv = view.view(ref)
     n = len(cands.xyz)
     if frame is Frame.OBJECT:
@@ -138,9 +147,10 @@ def context_points(view: SceneView, ref: SceneObject, frame: Frame, relation: Re
     if relation not in (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND):
         raise ValueError(f"context is defined for left/right/in front/behind, not {relation.value!r}")
     cands = candidates(view, ref, view.config.context_threshold_m, frame_exclude(ref))
-    on_side = cands.take(np.flatnonzero(side_mask(view, ref, cands, frame, relation)))
-    visible = np.flatnonzero(~occluded(view, ref, on_side.uv))
-    return on_side.take(visible[: view.config.max_context_points])
+    if cands.occluded is None:
+        cands.occluded = occluded(view, ref, cands.uv)
+    keep = np.flatnonzero(side_mask(view, ref, cands, frame, relation) & ~cands.occluded)
+    return cands.take(keep[: view.config.max_context_points])
 
 
 def frame_exclude(ref: SceneObject) -> frozenset[str]:

@@ -1,0 +1,96 @@
+"""Every RoboSpatial question a scene supports, answered: the generator's rules, our semantics.
+
+- pairs: ordered pairs of objects whose category appears once in the scene;
+- configuration, per frame and axis (left/right, in front/behind, above/below): one Yes for
+  the relation that holds and one No for its opposite; nothing when neither holds;
+- compatibility: one question per frame and direction ('on top' in the world frame);
+- context: per unique object, frame and direction, the visible free points; dropped when
+  fewer than `MIN_CONTEXT_POINTS`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import permutations
+
+from robospatial_ros.core.questions import Query
+from robospatial_ros.core.reasoner import Answer, GeometricReasoner
+from robospatial_ros.core.scene import SceneObject
+from robospatial_ros.core.spatial.configuration import configuration
+from robospatial_ros.core.spatial.types import (
+    COMPATIBILITY_RELATIONS,
+    CONTEXT_RELATIONS,
+    Frame,
+    QueryType,
+    Relation,
+)
+from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.core.templates import template_question
+
+MIN_CONTEXT_POINTS = 3
+FRAMES = (Frame.EGO, Frame.WORLD, Frame.OBJECT)
+AXES = ((Relation.LEFT, Relation.RIGHT), (Relation.IN_FRONT, Relation.BEHIND), (Relation.ABOVE, Relation.BELOW))
+
+
+@dataclass(frozen=True)
+class QAItem:
+    question: str  # the generator's template wording
+    answer: Answer
+
+    @property
+    def text(self) -> str:
+        return self.answer.text
+
+
+def unique_objects(view: SceneView) -> list[SceneObject]:
+    """Objects whose category appears exactly once (the generator's default pairing mode)."""
+    counts = Counter(o.category for o in view.scene.objects)
+    return [o for o in view.scene.objects if counts[o.category] == 1]
+
+
+def _query(kind: QueryType, frame: Frame, rel: Relation, b: SceneObject, a: SceneObject | None) -> Query:
+    text = template_question(kind, frame, rel, b.name, None if a is None else a.name)
+    return Query(kind, frame, rel, b.name, None if a is None else a.name, text)
+
+
+def _configuration(view: SceneView, reasoner: GeometricReasoner, a: SceneObject, b: SceneObject) -> Iterator[QAItem]:
+    for frame in FRAMES:
+        holds = configuration(view, a, b, frame)
+        for first, second in AXES:
+            true_rel = first if first in holds else second if second in holds else None
+            if true_rel is None:
+                continue
+            for rel in (true_rel, true_rel.opposite):  # one Yes, then its opposite's No
+                q = _query(QueryType.CONFIGURATION, frame, rel, b, a)
+                yield QAItem(q.text, reasoner.answer(view, q))
+
+
+def _compatibility(view: SceneView, reasoner: GeometricReasoner, a: SceneObject, b: SceneObject) -> Iterator[QAItem]:
+    for frame in (Frame.OBJECT, Frame.EGO, Frame.WORLD):
+        for rel in COMPATIBILITY_RELATIONS[frame]:
+            q = _query(QueryType.COMPATIBILITY, frame, rel, b, a)
+            yield QAItem(q.text, reasoner.answer(view, q))
+
+
+def _context(view: SceneView, reasoner: GeometricReasoner, b: SceneObject) -> Iterator[QAItem]:
+    for frame in (Frame.OBJECT, Frame.EGO, Frame.WORLD):
+        for rel in CONTEXT_RELATIONS:
+            q = _query(QueryType.CONTEXT, frame, rel, b, None)
+            answer = reasoner.answer(view, q)
+            if len(answer.points_2d) >= MIN_CONTEXT_POINTS:
+                yield QAItem(q.text, answer)
+
+
+def scene_questions(view: SceneView, reasoner: GeometricReasoner | None = None) -> list[QAItem]:
+    """All configuration, compatibility and context questions of a scene, answered."""
+    reasoner = reasoner or GeometricReasoner(view.config)
+    objects = unique_objects(view)
+    items: list[QAItem] = []
+    for a, b in permutations(objects, 2):
+        items += _configuration(view, reasoner, a, b)
+        items += _compatibility(view, reasoner, a, b)
+    for b in objects:
+        items += _context(view, reasoner, b)
+    return items
