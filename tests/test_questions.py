@@ -11,7 +11,15 @@ from robospatial_ros.core.errors import (
     UnknownObjectError,
 )
 from robospatial_ros.core.questions import Query, parse_question
-from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
+from robospatial_ros.core.spatial.types import (
+    COMPATIBILITY_RELATIONS,
+    CONFIGURATION_RELATIONS,
+    CONTEXT_RELATIONS,
+    Frame,
+    QueryType,
+    Relation,
+)
+from robospatial_ros.core.templates import template_question
 
 KNOWN = ["mug", "bowl"]
 
@@ -58,6 +66,7 @@ def compatibility_prompt(a: str, rel: str, b: str, frame_phrase: str) -> str:
 
 
 def context_prompt(rel: str, b: str, frame_phrase: str) -> str:
+    b = b.rstrip(".")  # the generator strips trailing periods from the name in context prompts
     return (
         f"<image>In the image, there is the {b}. Pinpoint several points within the vacant space situated "
         f"{rel} of the {b} {frame_phrase}. {CONTEXT_TAIL}"
@@ -83,11 +92,12 @@ def test_configuration_template(rel_text, rel, phrase, frame):
 
 def test_configuration_template_keeps_the_generators_grammar():
     # The generator really writes "behind of", "above of", "below of".
-    assert "behind of the" in configuration_prompt("mug", "behind", "bowl", "")
     for rel_text, rel in [("behind", Relation.BEHIND), ("above", Relation.ABOVE), ("below", Relation.BELOW)]:
-        q = parse_question(f"<image>Is the mug {rel_text} of the bowl from the world's perspective? "
-                           "Final answer should be yes or no.", KNOWN)  # fmt: skip
-        assert q.relation is rel
+        text = (
+            f"<image>Is the mug {rel_text} of the bowl from the world's perspective? Final answer should be yes or no."
+        )
+        assert f"{rel_text} of the bowl" in configuration_prompt("mug", rel_text, "bowl", "")
+        assert parse_question(text, KNOWN).relation is rel
 
 
 @pytest.mark.parametrize("phrase,frame", CONFIG_FRAMES)
@@ -144,7 +154,9 @@ def test_context_template_reference_comes_from_the_relation_not_the_first_senten
 
 
 def test_template_without_image_tag_and_in_other_case():
-    q = parse_question("IS THE MUG BEHIND OF THE BOWL FROM THE WORLD'S PERSPECTIVE? FINAL ANSWER SHOULD BE YES OR NO.", KNOWN)
+    q = parse_question(
+        "IS THE MUG BEHIND OF THE BOWL FROM THE WORLD'S PERSPECTIVE? FINAL ANSWER SHOULD BE YES OR NO.", KNOWN
+    )
     expect(q, QueryType.CONFIGURATION, Frame.WORLD, Relation.BEHIND, "mug", "bowl")
 
 
@@ -162,9 +174,20 @@ def test_names_with_trailing_punctuation_in_templates(phrase, frame):
 
 
 def test_context_template_with_punctuated_name():
-    # The generator writes "there is the Red apple.." and "left of the Red apple. from ...".
-    q = parse_question(context_prompt("right", "Red apple.", "from the object's perspective"), NAMES)
+    # The context prompt says "there is the Red apple. Pinpoint ... right of the Red apple from ...":
+    # the scene's "Red apple." must still be found.
+    text = context_prompt("right", "Red apple.", "from the object's perspective")
+    assert "there is the Red apple. Pinpoint" in text and "of the Red apple from" in text
+    q = parse_question(text, NAMES)
     expect(q, QueryType.CONTEXT, Frame.OBJECT, Relation.RIGHT, None, "Red apple.")
+
+
+def test_context_prompt_with_the_name_verbatim_also_parses():
+    text = (
+        "<image>In the image, there is the Red apple.. Pinpoint several points within the vacant space situated "
+        f"behind of the Red apple. from the world's perspective. {CONTEXT_TAIL}"
+    )
+    expect(parse_question(text, NAMES), QueryType.CONTEXT, Frame.WORLD, Relation.BEHIND, None, "Red apple.")
 
 
 def test_punctuated_name_matched_without_its_punctuation_and_case():
@@ -391,9 +414,7 @@ def test_invalid_forced_type_or_frame_is_a_question_error():
         parse_question("is the mug left of the bowl", KNOWN, query_type="bogus")
 
 
-@pytest.mark.parametrize(
-    "exc", [QuestionError, UnknownObjectError, AmbiguousObjectError], ids=lambda e: e.__name__
-)
+@pytest.mark.parametrize("exc", [QuestionError, UnknownObjectError, AmbiguousObjectError], ids=lambda e: e.__name__)
 def test_errors_share_the_base_class(exc):
     assert issubclass(exc, RoboSpatialError)
 
@@ -411,3 +432,31 @@ def test_errors_share_the_base_class(exc):
 def test_every_failure_is_a_robospatial_error(text, known):
     with pytest.raises(RoboSpatialError):
         parse_question(text, known)
+
+
+# --- the project's own template writer round-trips through the parser --------------------------------------------
+
+
+def _all_template_queries():
+    for frame in Frame:
+        for rel in CONFIGURATION_RELATIONS:
+            yield QueryType.CONFIGURATION, frame, rel
+        for rel in COMPATIBILITY_RELATIONS[frame]:
+            yield QueryType.COMPATIBILITY, frame, rel
+        for rel in CONTEXT_RELATIONS:
+            yield QueryType.CONTEXT, frame, rel
+
+
+@pytest.mark.parametrize("kind,frame,rel", list(_all_template_queries()), ids=str)
+def test_template_writer_matches_the_generator_and_round_trips(kind, frame, rel):
+    target = None if kind is QueryType.CONTEXT else "Brown potato."
+    text = template_question(kind, frame, rel, "back pack", target)
+    phrases = CONTEXT_FRAMES if kind is QueryType.CONTEXT else CONFIG_FRAMES
+    phrase = next(p for p, f in phrases if f is frame)
+    if kind is QueryType.CONFIGURATION:
+        assert text == configuration_prompt("Brown potato.", rel.value, "back pack", phrase)
+    elif kind is QueryType.COMPATIBILITY:
+        assert text == compatibility_prompt("Brown potato.", rel.value, "back pack", phrase)
+    else:
+        assert text == context_prompt(rel.value, "back pack", phrase)
+    expect(parse_question(text, NAMES), kind, frame, rel, target, "back pack")

@@ -157,7 +157,10 @@ def compatibility(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame,
 
 
 def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, relation: Relation) -> Fit:
-    cands, angles = _candidate_fits(view, a, b)
+    # Image-based frames try the points the camera sees (as the reference does); the robot
+    # base frame is a question about the world, so it tries every free point.
+    physical = frame is Frame.WORLD and view.config.world_heading == "base"
+    cands, angles = _candidate_fits(view, a, b, in_image=not physical)
     on_side = np.flatnonzero(side_mask(view, b, cands, frame, relation))
     if len(on_side) == 0:
         return Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
@@ -168,16 +171,16 @@ def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, r
     return Fit(True, cands.xyz[best, :2].copy(), float(cands.xyz[best, 2]), float(angles[best]))
 
 
-def _candidate_fits(view: SceneView, a: SceneObject, b: SceneObject) -> tuple[Candidates, np.ndarray]:
+def _candidate_fits(view: SceneView, a: SceneObject, b: SceneObject, in_image: bool) -> tuple[Candidates, np.ndarray]:
     """B's candidates for A and, per candidate, the first rotation (deg) at which A fits (NaN: none).
 
     Shared by every frame and direction of the pair (A, B).
     """
-    key = ("candidate-fits", a.name, b.name)
+    key = ("candidate-fits", a.name, b.name, in_image)
     if key not in view.cache:
         cfg = view.config
         threshold = cfg.context_threshold_m + (a.box.size[:2].max() + b.box.size[:2].max()) / 2
-        cands = candidates(view, b, threshold, frozenset([a.name]))
+        cands = candidates(view, b, threshold, frozenset([a.name]), in_image)
         cells = cands.grid.index_of(cands.xyz[:, :2])  # (N, 2) row, col
         angles = np.full(len(cells), np.nan)
         for fmap in _fit_maps(view, a, view.support_of(b)):

@@ -50,9 +50,14 @@ def _clearance(free: np.ndarray, resolution_m: float, bounded: bool) -> np.ndarr
     return (dist[1:-1, 1:-1] if bounded else dist) * resolution_m
 
 
-def candidates(view: SceneView, ref: SceneObject, threshold_m: float, exclude: frozenset[str]) -> Candidates:
-    """Free, in-image points within `threshold_m` of `ref`'s footprint (grid without `exclude`)."""
-    key = ("candidates", ref.name, round(threshold_m, 9), exclude)
+def candidates(
+    view: SceneView, ref: SceneObject, threshold_m: float, exclude: frozenset[str], in_image: bool = True
+) -> Candidates:
+    """Free points within `threshold_m` of `ref`'s footprint (grid without `exclude`), best first.
+
+    `in_image`: keep only points whose pixel lies in the image (every image-based answer).
+    """
+    key = ("candidates", ref.name, round(threshold_m, 9), exclude, in_image)
     if key in view.cache:
         return view.cache[key]  # type: ignore[return-value]
     support = view.support_of(ref)
@@ -62,18 +67,20 @@ def candidates(view: SceneView, ref: SceneObject, threshold_m: float, exclude: f
     rows, cols, _ = grid.polygon_cells(_grown_box(rv.footprint, threshold_m + grid.resolution_m))
     centers = grid.centers()[rows, cols]  # (R, C, 2)
     dist = rv.distance_to_footprint(centers.reshape(-1, 2)).reshape(centers.shape[:2])
-    free = grid.free[rows, cols] & (dist > 0.0)
+    free = grid.free[rows, cols] & (dist > 1e-9)  # cells on the footprint edge belong to it
     # Clearance counts blocked cells outside the window too: pad the window by the threshold.
     clearance = _clearance(free, grid.resolution_m, bounded=True)
     keep = free & (dist <= threshold_m + 1e-9)
     r, c = np.nonzero(keep)
     # Row-major order, then a stable sort: most clearance first, then nearest the reference.
-    order = np.lexsort((dist[r, c], -clearance[r, c]))
+    # Keys rounded to a micrometre so float noise (a translated scene) cannot reorder ties.
+    order = np.lexsort((np.round(dist[r, c], 6), -np.round(clearance[r, c], 6)))
     r, c = r[order], c[order]
     xyz = np.column_stack([centers[r, c], np.full(len(r), rv.z_min)])
     uv, depth = view.scene.camera.project(xyz)
-    visible = np.flatnonzero((depth > MIN_DEPTH_M) & view.scene.camera.in_image(uv))
-    result = Candidates(xyz, uv, depth, clearance[r, c], grid).take(visible)
+    result = Candidates(xyz, uv, depth, clearance[r, c], grid)
+    if in_image:
+        result = result.take(np.flatnonzero((depth > MIN_DEPTH_M) & view.scene.camera.in_image(uv)))
     view.cache[key] = result
     return result
 

@@ -1,0 +1,101 @@
+"""robospatial bench query: latency of the geometric reasoner on the bundled tabletop.
+
+Each timed query runs on a fresh SceneView (nothing cached from earlier queries),
+so the figures include projecting the objects and building the occupancy grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+from robospatial_ros.cli import DEFAULT_SCENE, DEFAULT_TABLETOP_CONFIG
+from robospatial_ros.core.configio import load_config
+from robospatial_ros.core.qa import scene_questions
+from robospatial_ros.core.questions import Query
+from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.scene import Scene, load_scene
+from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.types import COMPATIBILITY_RELATIONS, CONTEXT_RELATIONS, Frame, QueryType, Relation
+from robospatial_ros.core.spatial.view import SceneView
+
+
+def _times_ms(fn: Callable[[int], object], repeats: int) -> list[float]:
+    out = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def _queries(scene: Scene, kind: QueryType, seed: int) -> list[Query]:
+    rng = random.Random(seed)
+    names = [o.name for o in scene.objects if o.name != "table"]
+    frames = (Frame.EGO, Frame.WORLD, Frame.OBJECT)
+    if kind is QueryType.CONTEXT:
+        return [Query(kind, f, r, b) for b in names for f in frames for r in CONTEXT_RELATIONS]
+    if kind is QueryType.COMPATIBILITY:
+        pairs = list(itertools.permutations(names, 2))
+        out = [Query(kind, f, r, b, a) for a, b in pairs for f in frames for r in COMPATIBILITY_RELATIONS[f]]
+    else:
+        rels = (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND, Relation.ABOVE, Relation.BELOW)
+        out = [Query(kind, f, r, b, a) for a, b in itertools.permutations(names, 2) for f in frames for r in rels]
+    rng.shuffle(out)
+    return out
+
+
+def _fresh_view_query(scene: Scene, cfg: SpatialConfig, queries: list[Query]) -> Callable[[int], object]:
+    reasoner = GeometricReasoner(cfg)
+    return lambda i: reasoner.answer(SceneView(scene, cfg), queries[i % len(queries)])
+
+
+def _fresh_view_query(scene: Scene, cfg: SpatialConfig, queries: list[Query]) -> Callable[[int], object]:
+    reasoner = GeometricReasoner(cfg)
+    return lambda i: reasoner.answer(SceneView(scene, cfg), queries[i % len(queries)])
+
+
+def _row(name: str, times: list[float], target_ms: float) -> tuple[str, ...]:
+    median = statistics.median(times)
+    p90 = sorted(times)[int(0.9 * (len(times) - 1))]
+    verdict = "ok" if median <= target_ms else "MISS"
+    return name, f"{median:.2f}", f"{p90:.2f}", f"<= {target_ms:g}", verdict
+
+
+def run(repeats: int) -> list[tuple[str, ...]]:
+    scene = load_scene(DEFAULT_SCENE)  # 10 objects: a table and 9 things on it
+    tabletop = load_config(SpatialConfig, DEFAULT_TABLETOP_CONFIG)  # 1 cm grid
+    reference = SpatialConfig()  # the reference generator's defaults: 0.1 m grid
+    rows = []
+    for kind, target in ((QueryType.CONFIGURATION, 2.0), (QueryType.COMPATIBILITY, 2.0), (QueryType.CONTEXT, 10.0)):
+        queries = _queries(scene, kind, seed=0)
+        for label, cfg in (("1 cm grid", tabletop), ("0.1 m grid", reference)):
+            times = _times_ms(_fresh_view_query(scene, cfg, queries), repeats)
+            rows.append(_row(f"{kind.value} query, 10 objects, {label}", times, target))
+    eight = Scene(tuple(o for o in scene.objects if o.name not in ("table", "bottle")), scene.camera)
+    for label, cfg, target in (("0.1 m grid", reference, 50.0), ("1 cm grid", tabletop, 50.0)):
+        n = len(scene_questions(SceneView(eight, cfg)))
+        times = _times_ms(lambda i, cfg=cfg: scene_questions(SceneView(eight, cfg)), max(3, repeats // 50))
+        rows.append(_row(f"all {n} questions, 8 objects, {label}", times, target))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="robospatial bench query", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=200, help="timed queries per row")
+    args = parser.parse_args(argv)
+    rows = [("benchmark", "median ms", "p90 ms", "target", ""), *run(args.repeats)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, r in enumerate(rows):
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
