@@ -20,7 +20,7 @@ from scenes import table
 
 PLANAR = (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND)
 FAST = dict(grid_resolution_m=0.02, context_threshold_m=0.15, min_distance_m=0.02)
-PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: tests/conftest.py
 
 
 @st.composite

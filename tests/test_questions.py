@@ -460,3 +460,17 @@ def test_template_writer_matches_the_generator_and_round_trips(kind, frame, rel)
     else:
         assert text == context_prompt(rel.value, "back pack", phrase)
     expect(parse_question(text, NAMES), kind, frame, rel, target, "back pack")
+
+
+def test_is_there_room_asks_compatibility():
+    q = parse_question("Is there room for the mug left of the bowl?", ["mug", "bowl"])
+    assert (q.type, q.relation, q.target, q.reference) == (QueryType.COMPATIBILITY, Relation.LEFT, "mug", "bowl")
+    q = parse_question("Is there enough space for the mug on the plate?", ["mug", "plate"])
+    assert (q.type, q.relation, q.frame) == (QueryType.COMPATIBILITY, Relation.ON_TOP, Frame.WORLD)
+
+
+def test_a_reference_named_like_a_frame_word_means_its_own_frame():
+    q = parse_question("is the mug left of the table from the table's perspective?", ["mug", "table"])
+    assert q.frame is Frame.OBJECT
+    q = parse_question("is the mug left of the bowl from the table's perspective?", ["mug", "bowl", "table"])
+    assert q.frame is Frame.WORLD

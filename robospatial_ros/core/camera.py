@@ -95,11 +95,9 @@ class CameraModel:
         """
         pc = self.to_camera(points_world)
         depth = pc[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = self.K[0, 0] * pc[:, 0] / depth + self.K[0, 2]
-            v = self.K[1, 1] * pc[:, 1] / depth + self.K[1, 2]
-        uv = np.stack([u, v], axis=1)
-        uv[depth <= MIN_DEPTH_M] = np.nan
+        behind = depth <= MIN_DEPTH_M
+        uv = pc[:, :2] / np.where(behind, 1.0, depth)[:, None] * self.K[[0, 1], [0, 1]] + self.K[:2, 2]
+        uv[behind] = np.nan
         return uv, depth
 
     def pixel_rays(self, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

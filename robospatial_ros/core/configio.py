@@ -8,6 +8,8 @@ in a file or an override is a `ConfigError` naming the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,13 +29,50 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {path}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"config file {path} is not valid YAML{at}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
     return data
+
+
+def check_field_types(config: Any) -> None:
+    """Validate a config dataclass's values against its annotations (called in __post_init__).
+
+    Numbers must be finite real numbers (bools are not numbers here); tuples must hold
+    elements of the declared type. Raises ValueError naming the field.
+    """
+    hints = _type_hints(type(config))
+    for f in dataclasses.fields(config):
+        _check_value(f.name, getattr(config, f.name), hints[f.name])
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # slow (evaluates annotations): once per class
+
+
+def _check_value(name: str, value: Any, annotation: Any) -> None:
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            raise ValueError(f"{name} must be a list, got {value!r}")
+        element = typing.get_args(annotation)[0]
+        for i, v in enumerate(value):
+            _check_value(f"{name}[{i}]", v, element)
+    elif annotation in (float, int):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or (annotation is int and not float(value).is_integer()):
+            raise ValueError(f"{name} must be a finite {annotation.__name__}, got {value!r}")
+    elif annotation in (str, bool) and not isinstance(value, annotation):
+        raise ValueError(f"{name} must be a {annotation.__name__}, got {value!r}")
 
 
 def field_names(cls: type) -> list[str]:
@@ -56,11 +95,11 @@ def from_mapping(cls: type[C], values: Mapping[str, Any], source: str = "config"
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs = {k: _coerce(v, hints[k]) for k, v in values.items()}
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
 

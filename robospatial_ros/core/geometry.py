@@ -12,6 +12,7 @@ convention and box rotations as z-x-y Euler angles (Open3D's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -130,19 +131,27 @@ class OrientedBox:
 
     def corners(self) -> np.ndarray:
         """(8, 3) corners, world frame; indices 0-3 bottom face, 4-7 top face (in box z)."""
+        return self._corners.copy()
+
+    @cached_property
+    def _corners(self) -> np.ndarray:
         return self.center + (_CORNER_SIGNS * (self.size / 2.0)) @ self.rotation.T
 
-    @property
+    @cached_property
     def z_min(self) -> float:
-        return float(self.corners()[:, 2].min())
+        return float(self._corners[:, 2].min())
 
-    @property
+    @cached_property
     def z_max(self) -> float:
-        return float(self.corners()[:, 2].max())
+        return float(self._corners[:, 2].max())
 
     def footprint(self) -> np.ndarray:
         """(K, 2) convex hull of the box seen from above (world x, y), counter-clockwise."""
-        return convex_hull_2d(self.corners()[:, :2])
+        return self._footprint.copy()
+
+    @cached_property
+    def _footprint(self) -> np.ndarray:
+        return convex_hull_2d(self._corners[:, :2])
 
     def translated(self, offset: np.ndarray) -> OrientedBox:
         return OrientedBox(self.center + np.asarray(offset, dtype=float), self.size, self.rotation)

@@ -90,7 +90,9 @@ _CONTEXT_CUE = re.compile(
     r"\b(?:points?|spots?|places?|locations?|positions?|pixels?|vacant|free|empty|open|where)\b", re.I
 )
 _CONFIG_START = re.compile(r"^(?:is|are|was)\s+(?:the\s+)?", re.I)
-_COMPAT_START = re.compile(r"^(?:can|could|would|will|does|do|is there (?:room|space) for)\s+(?:the\s+)?", re.I)
+_COMPAT_START = re.compile(r"^(?:can|could|would|will|does|do)\s+(?:the\s+)?", re.I)
+# "Is there room for the mug left of the bowl?" asks compatibility without the word "fit".
+_ROOM_START = re.compile(r"^is there (?:enough\s+)?(?:room|space) for\s+(?:the\s+)?", re.I)
 
 
 def _clean(text: str) -> str:
@@ -112,16 +114,17 @@ def _frame_of(who: str | None, reference_candidates: list[str], known: list[str]
     if who is None:
         return None
     who = re.sub(r"^(?:the|a|an)\s+", "", who)
-    for frame, words in _FRAME_WORDS.items():
-        if who in words:
-            return frame
-    # "from the bowl's perspective": a scene object's own frame.
+    # "from the bowl's perspective": the reference object's own frame; checked first, so a
+    # reference called "table" or "robot" still means its own frame.
     for name in reference_candidates:
         try:
             if resolve_name(who, known) == name:
                 return Frame.OBJECT
         except RoboSpatialError:
             pass
+    for frame, words in _FRAME_WORDS.items():
+        if who in words:
+            return frame
     raise QuestionError(f"unknown frame phrase 'from the {who}'s perspective'; use camera, world or object")
 
 
@@ -181,6 +184,20 @@ def _parse_compatibility(rest: str, known: list[str]) -> tuple[str | None, str, 
     raise QuestionError("a compatibility question needs 'fit': 'can the A fit left of the B?'")
 
 
+def _parse_room(rest: str, known: list[str]) -> tuple[str | None, str, Relation]:
+    """'mug on the plate' / 'mug left of the bowl' (after 'is there room for the')."""
+    for m in re.finditer(r"\s+(?:on\s+top\s+of|onto|on)\s+(?:the\s+)?", rest, re.I):
+        try:
+            a, b = _names(rest[: m.start()], rest[m.end() :], known)
+            return a, b, Relation.ON_TOP
+        except RoboSpatialError:
+            continue
+    a, b, rel = _try_splits(rest, known, with_target=True)
+    if rel in (Relation.ABOVE, Relation.BELOW):
+        raise QuestionError("compatibility asks left, right, in front, behind or on top")
+    return a, b, rel
+
+
 def _try_splits_after(a_text: str, after: str, known: list[str]) -> tuple[str | None, str, Relation]:
     a, b, rel = _try_splits("x " + after, known, with_target=False)
     a = resolve_name(a_text, known)
@@ -208,6 +225,8 @@ def parse_question(
         a, b, rel = _try_splits("x " + rest if template else rest, known, with_target=False)
         if rel not in (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND):
             raise QuestionError("context asks for free space left, right, in front of or behind an object")
+    elif kind is QueryType.COMPATIBILITY and _ROOM_START.match(body):
+        a, b, rel = _parse_room(_ROOM_START.sub("", body, count=1), known)
     elif kind is QueryType.COMPATIBILITY:
         a, b, rel = _parse_compatibility(_COMPAT_START.sub("", body, count=1), known)
     else:
@@ -233,7 +252,7 @@ def _member(enum: type[E], value: E | str | None, what: str) -> E | None:
 def _guess_type(body: str) -> QueryType:
     if _CONTEXT_TEMPLATE.match(body):
         return QueryType.CONTEXT
-    if _COMPAT_START.match(body) and re.search(r"\bfit\b", body, re.I):
+    if (_COMPAT_START.match(body) and re.search(r"\bfit\b", body, re.I)) or _ROOM_START.match(body):
         return QueryType.COMPATIBILITY
     if _CONFIG_START.match(body):
         return QueryType.CONFIGURATION

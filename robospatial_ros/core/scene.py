@@ -206,6 +206,8 @@ def load_scene(path: str | Path) -> Scene:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SceneError(f"scene file not found: {path}") from None
+    except IsADirectoryError:
+        raise SceneError(f"scene path is a directory, not a file: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SceneError(f"scene file {path} is not valid JSON: {exc}") from None
     return scene_from_dict(data)

@@ -3,7 +3,7 @@
 A's footprint hull is tried, at the configured rotations, on B's context
 candidates (threshold widened by half of A's and B's largest horizontal extents);
 it fits where it covers only free cells of the support area and the occupied share
-of a `min_distance_m` buffer ring stays under `buffer_ratio`. The grid holds every
+of the `min_distance_m` buffer ring around it stays under `buffer_ratio`. The grid holds every
 object but A (B included). 'on top' (world frame only): A placeable, B a flat
 surface, A's horizontal extents no larger than B's.
 """
@@ -54,7 +54,8 @@ def footprint_fits(grid: OccupancyGrid, hull: np.ndarray, buffer_cells: int, buf
     """The fit rule stated directly for one (K, 2) world footprint (`fit_map` evaluates it everywhere).
 
     Covers >= 1 cell centre, only free cells, lies within the grid's cell centres, and the
-    occupied cells of the `buffer_cells` ring number fewer than `buffer_ratio` x covered cells.
+    occupied share of the `buffer_cells`-wide ring around it is under `buffer_ratio`
+    (DESIGN.md; the reference generator divides by the footprint's cell count instead).
     """
     ny, nx = grid.shape
     first = np.array([grid.x0, grid.y0]) + grid.resolution_m / 2
@@ -72,7 +73,8 @@ def footprint_fits(grid: OccupancyGrid, hull: np.ndarray, buffer_cells: int, buf
     window = np.zeros((r1 - r0, c1 - c0), np.uint8)
     window[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = mask
     ring = cv2.dilate(window, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)).astype(bool) & ~window.astype(bool)
-    return int((ring & grid.occupied[r0:r1, c0:c1]).sum()) / n_inside < buffer_ratio
+    n_ring = int(ring.sum())
+    return n_ring == 0 or int((ring & grid.occupied[r0:r1, c0:c1]).sum()) / n_ring < buffer_ratio
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ def fit_map(
     if buffer_cells > 0:
         padded = np.pad(stencil, buffer_cells)
         ring = cv2.dilate(padded, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)) & (1 - padded)
-        fits &= _correlate(grid.occupied, ring) / n_inside < buffer_ratio
+        n_ring = _correlate(np.ones(grid.shape, bool), ring)  # ring cells that lie in the grid
+        share = _correlate(grid.occupied, ring) / np.maximum(n_ring, 1.0)
+        fits &= share < buffer_ratio
     # The footprint's bounding box must lie within the grid's cell centres.
     res = grid.resolution_m
     lo, hi = shape.min(axis=0), shape.max(axis=0)

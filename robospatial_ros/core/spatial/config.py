@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from robospatial_ros.core.configio import check_field_types
+
 STRICTNESS = ("strict", "lenient")
 WORLD_HEADINGS = ("camera", "base")
 
@@ -53,6 +55,7 @@ class SpatialConfig:
     not_placeable: tuple[str, ...] = DEFAULT_NOT_PLACEABLE
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.strictness not in STRICTNESS:
             raise ValueError(f"strictness must be one of {STRICTNESS}, got {self.strictness!r}")
         if self.world_heading not in WORLD_HEADINGS:

@@ -23,6 +23,7 @@ from robospatial_ros.core.spatial.view import ObjectView, SceneView
 
 # Object-frame labels need the point this far beyond the reference's half extent (reference: 1e-4).
 OBJECT_MARGIN_M = 1e-4
+EPS = 1e-6
 
 
 @dataclass
@@ -141,11 +142,13 @@ def _side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Fram
         if pv is None:
             return np.zeros(n, dtype=bool)
         x, depth = cands.uv[:, 0], cands.depth
+    # A point level with the reference's extent is on neither side (EPS: as configuration does,
+    # and so float noise, e.g. from a translated scene, cannot flip a boundary point).
     return {
-        Relation.LEFT: x < pv.x_min,
-        Relation.RIGHT: x > pv.x_max,
-        Relation.IN_FRONT: depth < pv.near,
-        Relation.BEHIND: depth > pv.far,
+        Relation.LEFT: x < pv.x_min - EPS,
+        Relation.RIGHT: x > pv.x_max + EPS,
+        Relation.IN_FRONT: depth < pv.near - EPS,
+        Relation.BEHIND: depth > pv.far + EPS,
     }[relation]
 
 
