@@ -132,6 +132,14 @@ def _build_layers(view: SceneView, support: SceneObject | None) -> _Layers:
     return _Layers(grid, counts, stamps)
 
 
+def obstacle_layers(view: SceneView, support: SceneObject | None) -> _Layers:
+    """Every obstacle's footprint stamped over `support`'s area, cached per view."""
+    key = ("grid-layers", None if support is None else support.name)
+    if key not in view.cache:
+        view.cache[key] = _build_layers(view, support)
+    return view.cache[key]  # type: ignore[return-value]
+
+
 def grid_for(view: SceneView, exclude: frozenset[str], support: SceneObject | None) -> OccupancyGrid:
     """Occupancy over `support`'s top (or the objects' extent) with every object but `exclude`.
 
@@ -142,10 +150,7 @@ def grid_for(view: SceneView, exclude: frozenset[str], support: SceneObject | No
     key = ("grid", exclude, support_key)
     if key in view.cache:
         return view.cache[key]  # type: ignore[return-value]
-    layers_key = ("grid-layers", support_key)
-    if layers_key not in view.cache:
-        view.cache[layers_key] = _build_layers(view, support)
-    layers: _Layers = view.cache[layers_key]  # type: ignore[assignment]
+    layers = obstacle_layers(view, support)
     counts = layers.counts
     removed = [layers.stamps[name] for name in exclude if name in layers.stamps]
     if removed:

@@ -195,3 +195,22 @@ class SceneView:
         if obj.name not in self._supports:
             self._supports[obj.name] = self.scene.support_of(obj, self.config.support_tolerance_m)
         return self._supports[obj.name]
+
+    def prepare(self) -> SceneView:
+        """Compute what every query of this scene shares (per-object measurements, supports,
+        obstacle layers), e.g. once per perception update in a node. Returns self."""
+        from robospatial_ros.core.spatial.occupancy import obstacle_layers
+
+        for obj in self.scene.objects:
+            v = self.view(obj)
+            _ = v.footprint, v.ego, v.base
+            obstacle_layers(self, self.support_of(obj))
+        return self
+
+    def for_new_query(self) -> SceneView:
+        """A view sharing this one's per-scene work but none of its per-query results
+        (benchmarks time queries this way)."""
+        other = SceneView(self.scene, self.config)
+        other._views, other._supports = self._views, self._supports
+        other.cache = {k: v for k, v in self.cache.items() if k[0] == "grid-layers"}
+        return other
