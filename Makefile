@@ -4,6 +4,7 @@
 # Each step leaves a stamp in .venv and re-runs only when its inputs change.
 
 PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
@@ -21,13 +22,22 @@ export MUJOCO_GL ?= egl
 
 setup: $(STAMP_MSGS)
 
+# Debian libraries the wheels load but do not ship: libusb for pyrealsense2 and open3d,
+# EGL/Mesa for MuJoCo's headless rendering (MUJOCO_GL=egl).
+APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri
+
 $(STAMP_DEPS): setup.py requirements/*.txt Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/ros.txt -r requirements/dev.txt
 	# editable_mode=compat: a plain path entry, so the sources and the
 	# colcon-generated robospatial_ros.msg in site-packages merge into one package.
-	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e .
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e ".[perception,sim,realsense,dev]"
 	$(PY) tools/fix_ros_cmake.py $(VENV)
 	touch $@
 

@@ -22,6 +22,10 @@ setup(
         "opencv-python-headless>=4.8",
     ],
     extras_require={
+        # open3d-cpu is open3d without the CUDA build (same API, `import open3d`).
+        "perception": ["open3d-cpu>=0.19"],
+        "sim": ["mujoco>=3.2", "pybullet>=3.2"],  # pybullet only for its bundled Franka Panda URDF and meshes
+        "realsense": ["pyrealsense2>=2.55"],
         "dev": ["pytest", "hypothesis", "ruff"],
     },
     entry_points={"console_scripts": ["robospatial=robospatial_ros.cli:main"]},

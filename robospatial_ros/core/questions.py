@@ -103,14 +103,16 @@ def _clean(text: str) -> str:
     return t.strip().rstrip("?").strip()
 
 
-def _split_frame(body: str) -> tuple[str, str | None]:
+def split_frame_phrase(body: str) -> tuple[str, str | None]:
+    """('is the mug left of the bowl', 'robot') from '... from the robot's perspective'."""
     match = _FRAME.match(body)
     if match is None:
         return body.strip(), None
     return match.group("body").strip(), match.group("who").strip().lower()
 
 
-def _frame_of(who: str | None, reference_candidates: list[str], known: list[str]) -> Frame | None:
+def frame_from_phrase(who: str | None, reference_candidates: list[str], known: list[str]) -> Frame | None:
+    """The frame a 'from the <who>'s perspective' phrase names; None when there was none."""
     if who is None:
         return None
     who = re.sub(r"^(?:the|a|an)\s+", "", who)
@@ -217,7 +219,7 @@ def parse_question(
         raise QuestionError("empty question")
     forced_kind = _member(QueryType, query_type, "query type")
     forced_frame = _member(Frame, frame, "frame")
-    body, who = _split_frame(_clean(text))
+    body, who = split_frame_phrase(_clean(text))
     kind = forced_kind or _guess_type(body)
     if kind is QueryType.CONTEXT:
         template = _CONTEXT_TEMPLATE.match(body)
@@ -231,7 +233,7 @@ def parse_question(
         a, b, rel = _parse_compatibility(_COMPAT_START.sub("", body, count=1), known)
     else:
         a, b, rel = _try_splits(_CONFIG_START.sub("", body, count=1), known, with_target=True)
-    parsed_frame = forced_frame or _frame_of(who, [b], known)
+    parsed_frame = forced_frame or frame_from_phrase(who, [b], known)
     if rel is Relation.ON_TOP and parsed_frame not in (None, Frame.WORLD):
         raise QuestionError("'fit on top' is defined in the world frame only")
     if rel is Relation.ON_TOP:

@@ -164,7 +164,7 @@ def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, r
     # Image-based frames try the points the camera sees (as the reference does); the robot
     # base frame is a question about the world, so it tries every free point.
     physical = frame is Frame.WORLD and view.config.world_heading == "base"
-    cands, angles = _candidate_fits(view, a, b, in_image=not physical)
+    cands, angles = candidate_fits(view, a, b, in_image=not physical)
     on_side = np.flatnonzero(side_mask(view, b, cands, frame, relation))
     if len(on_side) == 0:
         return Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
@@ -175,7 +175,7 @@ def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, r
     return Fit(True, cands.xyz[best, :2].copy(), float(cands.xyz[best, 2]), float(angles[best]))
 
 
-def _candidate_fits(view: SceneView, a: SceneObject, b: SceneObject, in_image: bool) -> tuple[Candidates, np.ndarray]:
+def candidate_fits(view: SceneView, a: SceneObject, b: SceneObject, in_image: bool) -> tuple[Candidates, np.ndarray]:
     """B's candidates for A and, per candidate, the first rotation (deg) at which A fits (NaN: none).
 
     Shared by every frame and direction of the pair (A, B).

@@ -1,0 +1,1 @@
+"""RGB-D perception: frames -> point cloud -> support plane -> objects -> Scene."""

@@ -1,0 +1,103 @@
+"""Where to put an object so that a placement command holds afterwards.
+
+The candidates are the compatibility candidates (context points around the reference
+where the object's footprint fits, best first). A candidate is accepted only if the
+object, placed there, would satisfy the relation as a configuration question in the
+same frame: a free point left of the bowl does not make a wide box, centred on it,
+left of the bowl.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from robospatial_ros.core.commands import PlacementCommand
+from robospatial_ros.core.errors import RoboSpatialError
+from robospatial_ros.core.geometry import OrientedBox, polygon_area_centroid, rot_z
+from robospatial_ros.core.scene import Scene, SceneObject
+from robospatial_ros.core.spatial.compatibility import candidate_fits, compatibility
+from robospatial_ros.core.spatial.configuration import configuration
+from robospatial_ros.core.spatial.context import side_mask
+from robospatial_ros.core.spatial.types import Frame, Relation
+from robospatial_ros.core.spatial.view import SceneView
+
+MAX_CHECKED = 300  # candidates verified before giving up
+
+
+class PlacementError(RoboSpatialError):
+    """No spot satisfies the command (no free space, or nothing that fits)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    xyz: np.ndarray  # (3,) where the object's footprint centre goes, its bottom on the support; world, metres
+    yaw_offset_rad: float  # rotation about z relative to the object's current yaw
+    box: OrientedBox  # the object's box once placed
+    candidates_xyz: np.ndarray  # (N, 3) the fitting candidates considered, best first (for display)
+
+
+def placed_box(box: OrientedBox, xy: np.ndarray, base_z: float, yaw_offset_rad: float) -> OrientedBox:
+    """`box` turned by `yaw_offset_rad` about its footprint centroid, moved to `xy`, bottom at `base_z`."""
+    centroid = polygon_area_centroid(box.footprint())[1]
+    R = rot_z(yaw_offset_rad)
+    center_offset = R[:2, :2] @ (box.center[:2] - centroid)  # box centre vs footprint centroid, turned
+    half_height = box.center[2] - box.z_min
+    center = np.array([xy[0] + center_offset[0], xy[1] + center_offset[1], base_z + half_height])
+    return OrientedBox(center, box.size, R @ box.rotation)
+
+
+def _relation_holds(view: SceneView, command: PlacementCommand, box: OrientedBox, yaw_offset_rad: float) -> bool:
+    """Would `command` hold with its target moved into `box`? Asked as a configuration question."""
+    target, reference = view.scene.get(command.target), view.scene.get(command.reference)
+    facing = None if target.facing is None else rot_z(yaw_offset_rad) @ target.facing
+    moved = SceneObject(target.name, box, facing, target.category)
+    scene = Scene(tuple(moved if o.name == target.name else o for o in view.scene.objects), view.scene.camera,
+                  view.scene.base_to_world)  # fmt: skip
+    holds = configuration(SceneView(scene, view.config), moved, scene.get(reference.name), command.frame)
+    return command.relation in holds
+
+
+def _rank(cands, fitting: np.ndarray, distance, target: SceneObject, margin_m: float) -> np.ndarray:  # noqa: ANN001
+    """Fitting candidate indices in placement preference order (at most MAX_CHECKED)."""
+    needed = float(np.max(target.box.size[:2])) / 2 + margin_m
+    roomy = cands.clearance_m[fitting] >= needed
+    near = distance(cands.xyz[fitting, :2])
+    # Roomy ones first, nearest the reference first; the others keep their clearance order.
+    order = np.lexsort((np.where(roomy, near, 0.0), ~roomy))
+    return fitting[order][:MAX_CHECKED]
+
+
+def choose_placement(view: SceneView, command: PlacementCommand, gripper_clearance_m: float = 0.03) -> Placement:
+    """The best spot for `command.target` `command.relation` of `command.reference`; PlacementError if none.
+
+    Best: nearest the reference among spots with room for the open gripper (clearance of
+    half the object's width plus `gripper_clearance_m`), then the roomiest of the rest.
+    """
+    scene = view.scene
+    target, reference = scene.get(command.target), scene.get(command.reference)
+    if command.relation is Relation.ON_TOP:
+        fit = compatibility(view, target, reference, Frame.WORLD, Relation.ON_TOP)
+        if not fit.fits:
+            raise PlacementError(f"cannot put the {target.name} on the {reference.name}: {fit.reason}")
+        box = placed_box(target.box, fit.xy, fit.z, 0.0)
+        return Placement(np.array([*fit.xy, fit.z]), 0.0, box, np.array([[*fit.xy, fit.z]]))
+    physical = command.frame is Frame.WORLD and view.config.world_heading == "base"
+    cands, angles = candidate_fits(view, target, reference, in_image=not physical)
+    on_side = side_mask(view, reference, cands, command.frame, command.relation)
+    fitting = np.flatnonzero(on_side & ~np.isnan(angles))
+    if len(fitting) == 0:
+        raise PlacementError(
+            f"no free spot where the {target.name} fits {command.relation.value} of the {reference.name}"
+        )
+    for i in _rank(cands, fitting, view.view(reference).distance_to_footprint, target, gripper_clearance_m):
+        yaw = math.radians(float(angles[i]))
+        box = placed_box(target.box, cands.xyz[i, :2], float(cands.xyz[i, 2]), yaw)
+        if _relation_holds(view, command, box, yaw):
+            return Placement(cands.xyz[i].copy(), yaw, box, cands.xyz[fitting])
+    raise PlacementError(
+        f"free spots exist {command.relation.value} of the {reference.name}, but with the {target.name} on any "
+        f"of them it would not be {command.relation.value} of it as a whole"
+    )
