@@ -29,9 +29,12 @@ def tabletop_scenes(draw, min_objects=2, max_objects=5):
     objects: list[SceneObject] = [table()]
     for i in range(draw(st.integers(min_objects, max_objects))):
         for _ in range(20):
-            x, y = draw(st.floats(0.0, 1.0)), draw(st.floats(-0.6, 0.6))
-            sx, sy, sz = (draw(st.floats(0.04, 0.2)) for _ in range(3))
-            box = OrientedBox.axis_aligned([x, y, sz / 2], [sx, sy, sz], draw(st.floats(-np.pi, np.pi)))
+            # Millimetres and whole degrees: no value lands within float noise of a 1e-6 margin,
+            # where any threshold rule (ours or the reference's) would flip under a translation.
+            x, y = draw(st.integers(0, 1000)) / 1000, draw(st.integers(-600, 600)) / 1000
+            sx, sy, sz = (draw(st.integers(40, 200)) / 1000 for _ in range(3))
+            yaw = np.radians(draw(st.integers(-180, 180)))
+            box = OrientedBox.axis_aligned([x, y, sz / 2], [sx, sy, sz], yaw)
             if not any(convex_polygons_overlap(box.footprint(), o.box.footprint()) for o in objects[1:]):
                 objects.append(SceneObject(f"obj{i}", box, box.rotation[:, 0]))
                 break
@@ -118,6 +121,8 @@ def test_every_context_point_is_free_and_on_the_requested_side(scene, data):
     for frame in (Frame.EGO, Frame.WORLD, Frame.OBJECT):
         for rel in PLANAR:
             pts = context_points(view, ref, frame, rel).xyz
+            if len(pts) == 0:
+                continue
             assert grid.is_free(pts[:, :2]).all()
             assert _on_side(view, rv, pts, frame, rel).all(), (frame, rel)
 

@@ -10,6 +10,7 @@ left of the bowl.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,11 +50,15 @@ def placed_box(box: OrientedBox, xy: np.ndarray, base_z: float, yaw_offset_rad: 
     return OrientedBox(center, box.size, R @ box.rotation)
 
 
-def _relation_holds(view: SceneView, command: PlacementCommand, box: OrientedBox, yaw_offset_rad: float) -> bool:
-    """Would `command` hold with its target moved into `box`? Asked as a configuration question."""
+def _relation_holds(
+    view: SceneView, command: PlacementCommand, box: OrientedBox, yaw_offset_rad: float, margin_m: float
+) -> bool:
+    """Would `command` hold with its target moved into `box`, grown by `margin_m` on every side
+    (so that perception errors of that size cannot undo it)? Asked as a configuration question."""
     target, reference = view.scene.get(command.target), view.scene.get(command.reference)
     facing = None if target.facing is None else rot_z(yaw_offset_rad) @ target.facing
-    moved = SceneObject(target.name, box, facing, target.category)
+    grown = OrientedBox(box.center, box.size + 2 * margin_m, box.rotation)
+    moved = SceneObject(target.name, grown, facing, target.category)
     scene = Scene(tuple(moved if o.name == target.name else o for o in view.scene.objects), view.scene.camera,
                   view.scene.base_to_world)  # fmt: skip
     holds = configuration(SceneView(scene, view.config), moved, scene.get(reference.name), command.frame)
@@ -70,34 +75,64 @@ def _rank(cands, fitting: np.ndarray, distance, target: SceneObject, margin_m: f
     return fitting[order][:MAX_CHECKED]
 
 
-def choose_placement(view: SceneView, command: PlacementCommand, gripper_clearance_m: float = 0.03) -> Placement:
-    """The best spot for `command.target` `command.relation` of `command.reference`; PlacementError if none.
+def placements(
+    view: SceneView,
+    command: PlacementCommand,
+    gripper_clearance_m: float = 0.03,
+    allowed: Callable[[np.ndarray], np.ndarray] | None = None,
+    relation_margin_m: float = 0.02,
+) -> Iterator[Placement]:
+    """Spots for `command.target` `command.relation` of `command.reference`, best first.
 
     Best: nearest the reference among spots with room for the open gripper (clearance of
     half the object's width plus `gripper_clearance_m`), then the roomiest of the rest.
+    `allowed`: (N, 3) world points -> (N,) bool, e.g. the arm's reach; other spots are skipped.
+    The relation must hold even with the object `relation_margin_m` larger on every side.
+    Raises PlacementError (on the first `next`) when there is no spot at all.
     """
     scene = view.scene
     target, reference = scene.get(command.target), scene.get(command.reference)
     if command.relation is Relation.ON_TOP:
-        fit = compatibility(view, target, reference, Frame.WORLD, Relation.ON_TOP)
-        if not fit.fits:
-            raise PlacementError(f"cannot put the {target.name} on the {reference.name}: {fit.reason}")
-        box = placed_box(target.box, fit.xy, fit.z, 0.0)
-        return Placement(np.array([*fit.xy, fit.z]), 0.0, box, np.array([[*fit.xy, fit.z]]))
+        yield _on_top(view, target, reference)
+        return
     physical = command.frame is Frame.WORLD and view.config.world_heading == "base"
-    cands, angles = candidate_fits(view, target, reference, in_image=not physical)
-    on_side = side_mask(view, reference, cands, command.frame, command.relation)
-    fitting = np.flatnonzero(on_side & ~np.isnan(angles))
+    cands, fits, angles = candidate_fits(view, target, reference, in_image=not physical)
+    fitting = np.flatnonzero(side_mask(view, reference, cands, command.frame, command.relation) & fits.any(axis=1))
+    phrase = _PHRASES[command.relation]
     if len(fitting) == 0:
-        raise PlacementError(
-            f"no free spot where the {target.name} fits {command.relation.value} of the {reference.name}"
-        )
+        raise PlacementError(f"no free spot where the {target.name} fits {phrase} the {reference.name}")
+    if allowed is not None:
+        fitting = fitting[allowed(cands.xyz[fitting])]
+        if len(fitting) == 0:
+            raise PlacementError(f"the free spots {phrase} the {reference.name} are all out of the arm's reach")
+    found = False
     for i in _rank(cands, fitting, view.view(reference).distance_to_footprint, target, gripper_clearance_m):
-        yaw = math.radians(float(angles[i]))
-        box = placed_box(target.box, cands.xyz[i, :2], float(cands.xyz[i, 2]), yaw)
-        if _relation_holds(view, command, box, yaw):
-            return Placement(cands.xyz[i].copy(), yaw, box, cands.xyz[fitting])
-    raise PlacementError(
-        f"free spots exist {command.relation.value} of the {reference.name}, but with the {target.name} on any "
-        f"of them it would not be {command.relation.value} of it as a whole"
-    )
+        for yaw_deg in angles[fits[i]]:  # every rotation that fits here, in the configured order
+            yaw = math.radians(float(yaw_deg))
+            box = placed_box(target.box, cands.xyz[i, :2], float(cands.xyz[i, 2]), yaw)
+            if _relation_holds(view, command, box, yaw, relation_margin_m):
+                found = True
+                yield Placement(cands.xyz[i].copy(), yaw, box, cands.xyz[fitting])
+                break
+    if not found:
+        raise PlacementError(
+            f"free spots exist {phrase} the {reference.name}, but with the {target.name} on any of them "
+            f"it would not be {phrase} it as a whole"
+        )
+
+
+_PHRASES = {Relation.LEFT: "left of", Relation.RIGHT: "right of", Relation.IN_FRONT: "in front of",
+            Relation.BEHIND: "behind", Relation.ON_TOP: "on top of"}  # fmt: skip
+
+
+def _on_top(view: SceneView, target: SceneObject, reference: SceneObject) -> Placement:
+    fit = compatibility(view, target, reference, Frame.WORLD, Relation.ON_TOP)
+    if not fit.fits:
+        raise PlacementError(f"cannot put the {target.name} on the {reference.name}: {fit.reason}")
+    box = placed_box(target.box, fit.xy, fit.z, 0.0)
+    return Placement(np.array([*fit.xy, fit.z]), 0.0, box, np.array([[*fit.xy, fit.z]]))
+
+
+def choose_placement(view: SceneView, command: PlacementCommand, **options: object) -> Placement:
+    """The best of `placements` (same options); PlacementError if there is none."""
+    return next(placements(view, command, **options))  # type: ignore[arg-type]

@@ -79,6 +79,7 @@ def _draw_grid(img: np.ndarray, grid: OccupancyGrid, to_px) -> None:  # noqa: AN
 
 
 def _draw_points(img: np.ndarray, px: np.ndarray) -> None:
+    """Points in the plan view, the first (best) as a star."""
     for i, p in enumerate(px):
         centre = (int(p[0]), int(p[1]))
         if i == 0:
@@ -88,25 +89,43 @@ def _draw_points(img: np.ndarray, px: np.ndarray) -> None:
 
 
 def camera_image(view: SceneView, answer: Answer | None = None, background: np.ndarray | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 BGR: box wireframes, names and answer points drawn over `background`."""
+    """(H, W, 3) uint8 BGR: box wireframes, names and the answer's points drawn over `background` (BGR)."""
+    cam = view.scene.camera
+    points = cam.denormalize(answer.points_2d) if answer is not None and len(answer.points_2d) else None
+    roles = {} if answer is None else {answer.query.reference: _REFERENCE, answer.query.target: _TARGET}
+    return annotate(view, background, roles, points)
+
+
+def annotate(view: SceneView, background: np.ndarray | None = None, roles: dict[str | None, tuple] | None = None,
+             points_uv: np.ndarray | None = None, chosen_uv: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Wireframes of every box (coloured by `roles`: name -> BGR), (N, 2) pixel points and a chosen point."""
     cam = view.scene.camera
     img = background.copy() if background is not None else np.full((cam.height, cam.width, 3), 235, np.uint8)
-    edges = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
+    roles = roles or {}
     for obj in view.scene.objects:
-        uv, depth = cam.project(view.view(obj).corners)
-        colour = _palette(obj.name, answer)
-        for i, j in edges:
-            if depth[i] > 0 and depth[j] > 0:
-                cv2.line(
-                    img, tuple(uv[i].round().astype(int)), tuple(uv[j].round().astype(int)), colour, 1, cv2.LINE_AA
-                )
-        ego = view.view(obj).ego
-        if ego is not None:
-            org = (int(ego.box[0]), max(int(ego.box[1]) - 4, 10))
-            cv2.putText(img, obj.name, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
-    if answer is not None and len(answer.points_2d):
-        _draw_points(img, cam.denormalize(answer.points_2d).round().astype(int))
+        _draw_box(img, view, obj, roles.get(obj.name, _OBJECT))
+    if points_uv is not None and len(points_uv):
+        for p in np.asarray(points_uv).round().astype(int):
+            cv2.circle(img, (int(p[0]), int(p[1])), 3, _POINT, -1, cv2.LINE_AA)
+    if chosen_uv is not None:
+        c = np.asarray(chosen_uv).round().astype(int).reshape(2)
+        cv2.drawMarker(img, (int(c[0]), int(c[1])), _CHOSEN, cv2.MARKER_STAR, 20, 2, cv2.LINE_AA)
     return img
+
+
+_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
+
+
+def _draw_box(img: np.ndarray, view: SceneView, obj, colour: tuple) -> None:  # noqa: ANN001
+    uv, depth = view.scene.camera.project(view.view(obj).corners)
+    for i, j in _EDGES:
+        if depth[i] > 0 and depth[j] > 0:
+            a, b = uv[i].round().astype(int), uv[j].round().astype(int)
+            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), colour, 1, cv2.LINE_AA)
+    ego = view.view(obj).ego
+    if ego is not None:
+        org = (int(ego.box[0]), max(int(ego.box[1]) - 4, 10))
+        cv2.putText(img, obj.name, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
 
 
 def save_png(path: str | Path, image: np.ndarray) -> Path:

@@ -164,19 +164,22 @@ def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, r
     # Image-based frames try the points the camera sees (as the reference does); the robot
     # base frame is a question about the world, so it tries every free point.
     physical = frame is Frame.WORLD and view.config.world_heading == "base"
-    cands, angles = candidate_fits(view, a, b, in_image=not physical)
+    cands, fits, angles = candidate_fits(view, a, b, in_image=not physical)
     on_side = np.flatnonzero(side_mask(view, b, cands, frame, relation))
     if len(on_side) == 0:
         return Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
-    fitting = on_side[~np.isnan(angles[on_side])]
+    fitting = on_side[fits[on_side].any(axis=1)]
     if len(fitting) == 0:
         return Fit(False, reason=f"{a.name!r} does not fit {relation.value} of {b.name!r}")
-    best = fitting[0]  # candidates are ordered best first
-    return Fit(True, cands.xyz[best, :2].copy(), float(cands.xyz[best, 2]), float(angles[best]))
+    best = fitting[0]  # candidates are ordered best first; the first rotation that fits there
+    angle = float(angles[np.argmax(fits[best])])
+    return Fit(True, cands.xyz[best, :2].copy(), float(cands.xyz[best, 2]), angle)
 
 
-def candidate_fits(view: SceneView, a: SceneObject, b: SceneObject, in_image: bool) -> tuple[Candidates, np.ndarray]:
-    """B's candidates for A and, per candidate, the first rotation (deg) at which A fits (NaN: none).
+def candidate_fits(
+    view: SceneView, a: SceneObject, b: SceneObject, in_image: bool
+) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """B's candidates for A, (N, R) bool: A fits there at rotation r, and the (R,) rotations in degrees.
 
     Shared by every frame and direction of the pair (A, B).
     """
@@ -186,9 +189,7 @@ def candidate_fits(view: SceneView, a: SceneObject, b: SceneObject, in_image: bo
         threshold = cfg.context_threshold_m + (a.box.size[:2].max() + b.box.size[:2].max()) / 2
         cands = candidates(view, b, threshold, frozenset([a.name]), in_image)
         cells = cands.grid.index_of(cands.xyz[:, :2])  # (N, 2) row, col
-        angles = np.full(len(cells), np.nan)
-        for fmap in _fit_maps(view, a, view.support_of(b)):
-            hits = fmap.fits[cells[:, 0], cells[:, 1]] & np.isnan(angles)
-            angles[hits] = fmap.angle_deg
-        view.cache[key] = (cands, angles)
+        maps = _fit_maps(view, a, view.support_of(b))
+        fits = np.stack([m.fits[cells[:, 0], cells[:, 1]] for m in maps], axis=1).reshape(len(cells), len(maps))
+        view.cache[key] = (cands, fits, np.array([m.angle_deg for m in maps]))
     return view.cache[key]  # type: ignore[return-value]
