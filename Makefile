@@ -56,8 +56,11 @@ $(STAMP_MSGS): $(STAMP_DEPS) msg/*.msg CMakeLists.txt package.xml
 	$(PY) -c 'import robospatial_ros.msg'
 	touch $@
 
+DEMO_COMMAND ?= put the mug to the left of the bowl
+DEMO_SEED ?= 0
+
 demo: setup
-	$(BIN)/robospatial demo --out $(DEMO_OUT)
+	$(BIN)/robospatial demo "$(DEMO_COMMAND)" --seed $(DEMO_SEED) --out $(DEMO_OUT)
 
 lint: setup
 	$(BIN)/ruff check robospatial_ros tests bench tools

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_SCENE = DATA_DIR / "tabletop_scene.json"
 DEFAULT_TABLETOP_CONFIG = DATA_DIR / "tabletop.yaml"
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+DEFAULT_COMMAND = "put the mug to the left of the bowl"
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -65,9 +67,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from robospatial_ros.demo import run_scene_demo
+    if args.scene is not None:  # a scene file: answer questions on it, no simulator
+        from robospatial_ros.demo import run_scene_demo
 
-    report = run_scene_demo(args.scene, _spatial_config(args), Path(args.out))
+        report = run_scene_demo(args.scene, _spatial_config(args), Path(args.out))
+        return 0 if report["success"] else 1
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose a backend
+    from robospatial_ros.core.spatial.types import Frame
+    from robospatial_ros.sim_demo import DemoConfig, run_sim_demo
+
+    config = DemoConfig(spatial=_spatial_config(args))
+    frame = Frame(args.frame) if args.frame else None
+    report = run_sim_demo(args.command, args.seed, config, Path(args.out), frame)
     return 0 if report["success"] else 1
 
 
@@ -102,8 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(ask, None)
     ask.set_defaults(func=cmd_ask)
 
-    demo = sub.add_parser("demo", help="answer a set of questions on the bundled tabletop and draw them")
-    demo.add_argument("--scene", default=DEFAULT_SCENE, help="scene JSON (default: the bundled tabletop)")
+    demo = sub.add_parser(
+        "demo",
+        help="carry out a placement command on the simulated tabletop (or answer questions on a scene file)",
+        description="Render the MuJoCo tabletop, perceive it, place the object as commanded, check the relation.",
+    )
+    demo.add_argument("command", nargs="?", default=DEFAULT_COMMAND, help=f"default: {DEFAULT_COMMAND!r}")
+    demo.add_argument("--seed", type=int, default=0, help="tabletop layout seed")
+    demo.add_argument("--frame", choices=["ego", "world", "object"], help="override the command's frame")
+    demo.add_argument("--scene", help="instead: answer a set of questions on this scene JSON (no simulator)")
     demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
     _add_config_args(demo, DEFAULT_TABLETOP_CONFIG)
     demo.set_defaults(func=cmd_demo)

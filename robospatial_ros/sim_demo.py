@@ -36,7 +36,6 @@ from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.viz import annotate, save_png, side_by_side
 
-DEFAULT_COMMAND = "put the mug to the left of the bowl"
 MAX_PLAN_TRIES = 25  # placements tried, best first, until one can be planned
 
 
@@ -233,7 +232,9 @@ def _print_summary(report: dict, out_dir: Path) -> None:
     print(f"command:   {report['command']!r} (seed {report['seed']})")
     if "parsed" in report:
         p = report["parsed"]
-        print(f"parsed:    put the {p['object']} {p['relation']} the {p['reference']} ({p['frame']} frame)")
+        where = {"left": "left of", "right": "right of", "in front": "in front of", "on top": "on top of"}
+        rel = where.get(p["relation"], p["relation"])
+        print(f"parsed:    put the {p['object']} {rel} the {p['reference']} ({p['frame']} frame)")
     if "placement" in report:
         print(f"placement: {report['placement']['xyz_m']} m, turned {report['placement']['yaw_offset_deg']} deg")
     if "check" in report:

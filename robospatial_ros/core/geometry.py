@@ -259,3 +259,30 @@ def distance_to_convex_polygon(points: np.ndarray, polygon: np.ndarray) -> np.nd
 def _next(polygon: np.ndarray) -> np.ndarray:
     """Each vertex's successor (the polygon rolled by one), without np.roll's overhead."""
     return np.concatenate([polygon[1:], polygon[:1]])
+
+
+# A footprint whose world-axis-aligned bounding rectangle is at most this much larger than its
+# minimum-area rectangle is reported axis-aligned: for round things (bowls, cans) the
+# minimum-area rectangle's yaw is arbitrary, and perception and ground truth must agree on one.
+ROUND_FOOTPRINT_RATIO = 1.03
+
+
+def footprint_rectangle(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(centre (2,), size (2,), yaw) of the rectangle used for gravity-aligned boxes.
+
+    The minimum-area rectangle of (N, 2) points (yaw folded into [-45, 45) degrees), or the
+    axis-aligned one when that is within ROUND_FOOTPRINT_RATIO of it in area. The one box
+    convention shared by perception and the simulator's ground truth.
+    """
+    pts = np.ascontiguousarray(np.asarray(xy, dtype=np.float32).reshape(-1, 2))
+    (cx, cy), (w, h), angle_deg = cv2.minAreaRect(pts)
+    lo, hi = pts.min(axis=0).astype(float), pts.max(axis=0).astype(float)
+    if np.prod(hi - lo) <= ROUND_FOOTPRINT_RATIO * w * h + 1e-12:
+        return (lo + hi) / 2, hi - lo, 0.0
+    yaw = float((np.radians(angle_deg) + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = (pts - [cx, cy]) @ np.array([[c, -s], [s, c]])  # coordinates along the rectangle's axes
+    l_lo, l_hi = local.min(axis=0), local.max(axis=0)
+    mid = (l_lo + l_hi) / 2
+    center = np.array([cx + mid[0] * c - mid[1] * s, cy + mid[0] * s + mid[1] * c])
+    return center, l_hi - l_lo, yaw

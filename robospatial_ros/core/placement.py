@@ -106,19 +106,23 @@ def placements(
         if len(fitting) == 0:
             raise PlacementError(f"the free spots {phrase} the {reference.name} are all out of the arm's reach")
     found = False
-    for i in _rank(cands, fitting, view.view(reference).distance_to_footprint, target, gripper_clearance_m):
-        for yaw_deg in angles[fits[i]]:  # every rotation that fits here, in the configured order
-            yaw = math.radians(float(yaw_deg))
-            box = placed_box(target.box, cands.xyz[i, :2], float(cands.xyz[i, 2]), yaw)
-            if _relation_holds(view, command, box, yaw, relation_margin_m):
-                found = True
-                yield Placement(cands.xyz[i].copy(), yaw, box, cands.xyz[fitting])
-                break
-    if not found:
-        raise PlacementError(
-            f"free spots exist {phrase} the {reference.name}, but with the {target.name} on any of them "
-            f"it would not be {phrase} it as a whole"
-        )
+    ranked = _rank(cands, fitting, view.view(reference).distance_to_footprint, target, gripper_clearance_m)
+    # Prefer spots robust to perception error; accept tighter ones before giving up.
+    for margin in sorted({relation_margin_m, relation_margin_m / 2, 0.0}, reverse=True):
+        for i in ranked:
+            for yaw_deg in angles[fits[i]]:  # every rotation that fits here, in the configured order
+                yaw = math.radians(float(yaw_deg))
+                box = placed_box(target.box, cands.xyz[i, :2], float(cands.xyz[i, 2]), yaw)
+                if _relation_holds(view, command, box, yaw, margin):
+                    found = True
+                    yield Placement(cands.xyz[i].copy(), yaw, box, cands.xyz[fitting])
+                    break
+        if found:
+            return
+    where = "within the arm's reach " if allowed is not None else ""
+    raise PlacementError(
+        f"free spots exist {phrase} the {reference.name}, but none {where}puts the whole {target.name} {phrase} it"
+    )
 
 
 _PHRASES = {Relation.LEFT: "left of", Relation.RIGHT: "right of", Relation.IN_FRONT: "in front of",

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from robospatial_ros.core.geometry import OrientedBox, points_in_convex_polygon, rot_z
+from robospatial_ros.core.geometry import OrientedBox, footprint_rectangle, points_in_convex_polygon, rot_z
 from robospatial_ros.core.perception.errors import MissingDependencyError
 from robospatial_ros.core.perception.plane import SupportPlane
 
@@ -51,12 +50,13 @@ def footprint_rect(xy: np.ndarray, trim_percent: float, max_hull_points: int = 1
     strided points (the hull dominates the cost: 0.5 ms for 5k points, 0.07 ms for 1k);
     the extents along the rectangle's axes come from all points, as percentiles, so a few
     stray pixels (mask bleeding, flying pixels at depth edges) do not inflate the box.
-    Yaw is folded into [-45, 45) deg: a rectangle is symmetric under quarter turns.
+    Yaw is folded into [-45, 45) deg: a rectangle is symmetric under quarter turns; round
+    footprints are reported axis-aligned (`geometry.footprint_rectangle`).
     """
     xy = np.ascontiguousarray(xy, dtype=np.float32)
     step = max(1, len(xy) // max_hull_points)
-    (cx, cy), _, angle_deg = cv2.minAreaRect(np.ascontiguousarray(xy[::step]))
-    yaw = float((np.radians(angle_deg) + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+    # The shared box convention (round footprints axis-aligned), so boxes match the simulator's.
+    (cx, cy), _, yaw = footprint_rectangle(xy[::step])
     c, s = np.float32(np.cos(yaw)), np.float32(np.sin(yaw))
     dx, dy = xy[:, 0] - np.float32(cx), xy[:, 1] - np.float32(cy)
     # 1D coordinates along the rectangle's axes: per-column work avoids numpy's slow axis-0 reductions.

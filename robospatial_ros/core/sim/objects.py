@@ -67,6 +67,29 @@ def primitive_half_extents(kind: str, size: tuple[float, ...] | np.ndarray, R: n
     raise ValueError(f"unsupported primitive {kind!r}")
 
 
+def primitive_outline_xy(kind: str, size: np.ndarray, R: np.ndarray, pos: np.ndarray, n: int = 48) -> np.ndarray:
+    """(M, 2) world x/y points whose convex hull is the primitive's top-down outline (to ~0.1 %).
+
+    R: (3, 3) geom rotation, pos: (3,) geom centre, world frame. Round parts are sampled with
+    `n` points per circle, enough for the footprint rectangle to be exact to a fraction of a mm.
+    """
+    s = np.asarray(size, dtype=float)
+    if kind == "box":
+        signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=float)
+        return (pos + (signs * s[:3]) @ R.T)[:, :2]
+    t = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    circle = np.stack([np.cos(t), np.sin(t), np.zeros(n)], axis=1)  # unit circle in the local x-y plane
+    if kind == "sphere":
+        return pos[:2] + s[0] * circle[:, :2]
+    ends = [pos + R[:, 2] * s[1], pos - R[:, 2] * s[1]]  # cylinder / capsule axis end points
+    if kind == "cylinder":  # the two rim circles
+        rims = (circle * s[0]) @ R.T
+        return np.concatenate([(e + rims)[:, :2] for e in ends])
+    if kind == "capsule":  # spheres at both ends: their horizontal great circles bound the outline
+        return np.concatenate([e[:2] + s[0] * circle[:, :2] for e in ends])
+    raise ValueError(f"unsupported primitive {kind!r}")
+
+
 @dataclass(frozen=True)
 class ObjectModel:
     """A named object: its parts (body frame, metres), mass (kg), colour and whether it can be picked."""

@@ -22,6 +22,7 @@ from robospatial_ros.core.errors import ConfigError, RoboSpatialError, UnknownOb
 from robospatial_ros.core.geometry import (
     OrientedBox,
     convex_polygons_overlap,
+    footprint_rectangle,
     quaternion_from_matrix,
     rot_z,
 )
@@ -36,6 +37,7 @@ from robospatial_ros.core.sim.objects import (
     ObjectModel,
     object_model,
     primitive_half_extents,
+    primitive_outline_xy,
 )
 
 if TYPE_CHECKING:
@@ -310,23 +312,25 @@ _MJ_KIND = {2: "sphere", 3: "capsule", 5: "cylinder", 6: "box"}  # mjtGeom value
 
 
 def body_box(model: Any, data: Any, body_id: int) -> tuple[OrientedBox, np.ndarray]:
-    """(gravity-aligned box, (3,) facing): the tightest box around the body's geoms, yawed with the body.
+    """(gravity-aligned box, (3,) facing) of a body, by the box convention perception uses.
 
-    Facing is the body's x axis made horizontal (its y axis if x points up, e.g. a toppled can).
+    The footprint is `geometry.footprint_rectangle` of points on the geoms' outlines (the
+    minimum-area rectangle, axis-aligned for round things), the height the geoms' exact
+    vertical extent. Facing is the body's x axis made horizontal (its y axis if x points up).
     """
     R_body = data.xmat[body_id].reshape(3, 3)
     axis = R_body[:, 0] if np.hypot(*R_body[:2, 0]) > 0.2 else R_body[:, 1]
-    yaw = float(np.arctan2(axis[1], axis[0]))
-    F = rot_z(yaw)  # the box frame: world z up, x along the body's heading
-    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    facing = np.array([axis[0], axis[1], 0.0]) / np.hypot(axis[0], axis[1])
+    z_lo, z_hi, outline = np.inf, -np.inf, []
     start, count = model.body_geomadr[body_id], model.body_geomnum[body_id]
     for g in range(start, start + count):
-        R = F.T @ data.geom_xmat[g].reshape(3, 3)
-        c = F.T @ data.geom_xpos[g]
-        half = primitive_half_extents(_MJ_KIND[int(model.geom_type[g])], model.geom_size[g], R)
-        lo, hi = np.minimum(lo, c - half), np.maximum(hi, c + half)
-    box = OrientedBox(F @ ((lo + hi) / 2.0), hi - lo, F)
-    return box, F[:, 0].copy()
+        kind, R, pos = _MJ_KIND[int(model.geom_type[g])], data.geom_xmat[g].reshape(3, 3), data.geom_xpos[g]
+        half = primitive_half_extents(kind, model.geom_size[g], R)
+        z_lo, z_hi = min(z_lo, pos[2] - half[2]), max(z_hi, pos[2] + half[2])
+        outline.append(primitive_outline_xy(kind, model.geom_size[g], R, pos))
+    center, size, yaw = footprint_rectangle(np.concatenate(outline))
+    box = OrientedBox([center[0], center[1], (z_lo + z_hi) / 2], [size[0], size[1], z_hi - z_lo], rot_z(yaw))
+    return box, facing
 
 
 def table_object(cfg: TabletopConfig) -> SceneObject:
