@@ -75,7 +75,7 @@ class PickPlaceConfig:
     wrist_neutral_yaw_rad: float = np.pi / 4
     collision_margin_m: float = 0.005  # the open hand keeps this far from obstacles
     gripper: GripperGeometry = field(default_factory=GripperGeometry)
-    max_reach_m: float = 0.80  # TCP distance from the base's z axis (the Panda's top-down reach)
+    max_reach_m: float = 0.78  # TCP distance from the base's z axis (the Panda's top-down reach)
     min_reach_m: float = 0.30  # ... and no nearer: top-down poses close to the base are out of the wrist's range
     workspace_min_xyz_m: tuple[float, float, float] = (0.15, -0.55, 0.0)
     workspace_max_xyz_m: tuple[float, float, float] = (0.85, 0.55, 0.70)
