@@ -45,9 +45,12 @@ def test_generated_messages_round_trip_through_dds_serialization():
     np.testing.assert_allclose(conv.points_2d_from_msg(msg), answer.points_2d, atol=1e-6)
     np.testing.assert_allclose(conv.points_3d_from_msg(msg), answer.points_3d, atol=1e-9)
 
-    objects = deserialize_message(serialize_message(conv.objects_to_msg(list(scene.objects))), DetectedObjectArray)
-    back = conv.objects_from_msg(objects)
-    assert [o.name for o in back] == scene.names
+    objects = deserialize_message(serialize_message(conv.scene_to_msg(scene, "panda_link0")), DetectedObjectArray)
+    back_scene = conv.scene_from_msg(objects)
+    back = back_scene.objects
+    assert [o.name for o in back] == scene.names and objects.header.frame_id == "panda_link0"
+    np.testing.assert_allclose(back_scene.camera.camera_to_world, scene.camera.camera_to_world, atol=1e-6)
+    np.testing.assert_allclose(back_scene.camera.K, scene.camera.K)
     for before, after in zip(scene.objects, back):
         np.testing.assert_allclose(after.box.corners(), before.box.corners(), atol=1e-6)
         assert after.facing is None  # perceived objects: front unknown

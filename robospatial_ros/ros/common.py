@@ -1,0 +1,60 @@
+"""What every robospatial node shares: topic names, QoS profiles and status reporting."""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from robospatial_ros.msg import NodeStatus
+from robospatial_ros.ros.conversions import status_msg
+
+# Default topic names (DESIGN.md section 4); every one is remappable.
+COLOR_TOPIC = "/camera/camera/color/image_raw"
+DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+COMMAND_TOPIC = "/robospatial/command"
+QUERY_TOPIC = "/robospatial/query"
+OBJECTS_TOPIC = "/robospatial/objects"
+CLOUD_TOPIC = "/robospatial/cloud"
+ANSWER_TOPIC = "/robospatial/answer"
+PLACEMENT_TOPIC = "/robospatial/placement"
+MARKERS_TOPIC = "/robospatial/markers"
+PLAN_TOPIC = "/robospatial/plan"
+STATUS_TOPIC = "/robospatial/status"
+
+# Commands, answers, plans and statuses must not be lost: reliable, and deep enough for a burst.
+RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# Camera streams: only the latest frame matters. RELIABLE, not BEST_EFFORT: with Fast DDS's
+# default transports best-effort silently drops messages over ~1 MB (DESIGN.md section 5).
+SENSOR = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# The latest scene, also for late joiners.
+LATCHED = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+
+
+class StatusReporter:
+    """Publishes NodeStatus events and mirrors them to the node's log."""
+
+    def __init__(self, node: Node):
+        self._node = node
+        self._pub = node.create_publisher(NodeStatus, STATUS_TOPIC, RELIABLE)
+
+    def __call__(self, level: int, event: str, message: str, event_id: str = "") -> None:
+        msg = status_msg(self._node.get_name(), level, event, message, event_id)
+        msg.header.stamp = self._node.get_clock().now().to_msg()
+        self._pub.publish(msg)
+        log = self._node.get_logger()
+        {NodeStatus.OK: log.info, NodeStatus.WARN: log.warning}.get(level, log.error)(f"[{event}] {message}")
+
+    def ok(self, event: str, message: str, event_id: str = "") -> None:
+        self(NodeStatus.OK, event, message, event_id)
+
+    def warn(self, event: str, message: str, event_id: str = "") -> None:
+        self(NodeStatus.WARN, event, message, event_id)
+
+    def error(self, event: str, message: str, event_id: str = "") -> None:
+        self(NodeStatus.ERROR, event, message, event_id)

@@ -1,0 +1,117 @@
+"""The node graph, declared once: used by launch/robospatial.launch.py and by the in-process runner.
+
+Each node is a class in `robospatial_ros.ros.<module>` (an rclpy Node whose constructor takes
+Node's keyword arguments) with a `main()` console entry point, and an executable of the same name
+installed by CMake (`lib/robospatial_ros/<executable>`) and by pip (`robospatial-<executable>`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PACKAGE = "robospatial_ros"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # ROS node name
+    executable: str  # installed executable, and the module robospatial_ros.ros.<executable>
+    cls: str  # the Node subclass in that module
+    params_file: str  # config/<params_file>: its parameters, ROS params-file format
+    remaps: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def module(self) -> str:
+        return f"{PACKAGE}.ros.{self.executable}"
+
+
+PERCEPTION = NodeSpec("perception", "perception_node", "PerceptionNode", "perception.yaml")
+REASONER = NodeSpec("reasoner", "reasoner_node", "ReasonerNode", "reasoner.yaml")
+PLANNER = NodeSpec("planner", "planner_node", "PlannerNode", "planner.yaml")
+SIM_BRIDGE = NodeSpec("sim_bridge", "sim_bridge_node", "SimBridgeNode", "sim_bridge.yaml")
+
+ROBOT_GRAPH = (PERCEPTION, REASONER, PLANNER)
+SIM_GRAPH = (SIM_BRIDGE, *ROBOT_GRAPH)
+
+# Camera topics of the supported sources, remapped onto the perception node's inputs.
+CAMERA_REMAPS = {
+    "realsense": {},  # the defaults are the realsense2_camera driver's topics
+    "gazebo": {  # ros_gz_bridge of a Gazebo RGB-D camera: 32FC1 depth in metres
+        "/camera/camera/color/image_raw": "/rgbd_camera/image",
+        "/camera/camera/aligned_depth_to_color/image_raw": "/rgbd_camera/depth_image",
+        "/camera/camera/color/camera_info": "/rgbd_camera/camera_info",
+    },
+    "isaac": {
+        "/camera/camera/color/image_raw": "/rgb",
+        "/camera/camera/aligned_depth_to_color/image_raw": "/depth",
+        "/camera/camera/color/camera_info": "/camera_info",
+    },
+}
+
+
+def params_path(spec: NodeSpec, config_dir: Path | None = None) -> Path:
+    return (config_dir or CONFIG_DIR) / spec.params_file
+
+
+def make_node(spec: NodeSpec, parameter_overrides: dict[str, Any] | None = None, **node_kwargs: Any) -> Any:
+    """Construct the node class of `spec` (rclpy must be initialised)."""
+    from rclpy.parameter import Parameter
+
+    cls = getattr(importlib.import_module(spec.module), spec.cls)
+    overrides = [Parameter(k, value=v) for k, v in (parameter_overrides or {}).items()]
+    return cls(parameter_overrides=overrides, **node_kwargs)
+
+
+def ros_args(specs: Sequence[NodeSpec], params_files: Sequence[Path] = (), remaps: dict[str, str] | None = None) -> list[str]:  # fmt: skip
+    """`--ros-args` for one process running `specs`: every node's params file, extra files, remaps."""
+    args = ["--ros-args"]
+    for spec in specs:
+        path = params_path(spec)
+        if path.is_file():
+            args += ["--params-file", str(path)]
+    for path in params_files:
+        args += ["--params-file", str(path)]
+    for src, dst in (remaps or {}).items():
+        args += ["-r", f"{src}:={dst}"]
+    return args
+
+
+class GraphRunner:
+    """All nodes of a graph in one process on one multi-threaded executor (the stand-in for
+    `ros2 launch` where launch is not installed, and what `robospatial demo` drives)."""
+
+    def __init__(self, specs: Sequence[NodeSpec], overrides: dict[str, dict[str, Any]] | None = None,
+                 context: Any = None):  # fmt: skip
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.nodes = {s.name: make_node(s, (overrides or {}).get(s.name), context=context) for s in specs}
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in self.nodes.values():
+            self.executor.add_node(node)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> GraphRunner:
+        """Spin in a background thread."""
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        return self
+
+    def spin(self) -> None:
+        """Spin in this thread until interrupted."""
+        self.executor.spin()
+
+    def add(self, node: Any) -> None:
+        self.executor.add_node(node)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        for node in self.nodes.values():
+            node.destroy_node()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
