@@ -68,7 +68,9 @@ def make_node(spec: NodeSpec, parameter_overrides: dict[str, Any] | None = None,
     return cls(parameter_overrides=overrides, **node_kwargs)
 
 
-def ros_args(specs: Sequence[NodeSpec], params_files: Sequence[Path] = (), remaps: dict[str, str] | None = None) -> list[str]:  # fmt: skip
+def ros_args(
+    specs: Sequence[NodeSpec], params_files: Sequence[Path] = (), remaps: dict[str, str] | None = None
+) -> list[str]:
     """`--ros-args` for one process running `specs`: every node's params file, extra files, remaps."""
     args = ["--ros-args"]
     for spec in specs:
