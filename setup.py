@@ -28,5 +28,13 @@ setup(
         "realsense": ["pyrealsense2>=2.55"],
         "dev": ["pytest", "hypothesis", "ruff"],
     },
-    entry_points={"console_scripts": ["robospatial=robospatial_ros.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "robospatial=robospatial_ros.cli:main",
+            "robospatial-perception=robospatial_ros.ros.perception_node:main",
+            "robospatial-reasoner=robospatial_ros.ros.reasoner_node:main",
+            "robospatial-planner=robospatial_ros.ros.planner_node:main",
+            "robospatial-sim-bridge=robospatial_ros.ros.sim_bridge_node:main",
+        ]
+    },
 )

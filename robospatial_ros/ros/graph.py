@@ -55,6 +55,54 @@ CAMERA_REMAPS = {
 }
 
 
+@dataclass(frozen=True)
+class LaunchArgs:
+    """The launch arguments (`ros2 launch robospatial_ros robospatial.launch.py <name>:=<value>`)."""
+
+    robot: str = "panda"  # the arm (its planning group and grasp geometry): panda
+    camera: str = "realsense"  # which camera topics to read: realsense | gazebo | isaac
+    camera_namespace: str = "/camera/camera"  # realsense2_camera's <camera_namespace>/<camera_name>
+    use_sim_time: bool = False
+    backend: str = "geometric"  # the reasoner's backend
+    plan_only: bool = True  # publish plans without executing them (dry run)
+    sim: bool = False  # also start the MuJoCo tabletop bridge (camera topics + plan execution)
+    params_file: str = ""  # extra ROS params file applied to every node, after the defaults
+
+    def __post_init__(self) -> None:
+        if self.robot != "panda":
+            raise ValueError(f"robot {self.robot!r} is not supported; supported: panda")
+        if self.camera not in CAMERA_REMAPS:
+            raise ValueError(f"camera {self.camera!r} is not supported; use one of {', '.join(CAMERA_REMAPS)}")
+
+
+def camera_remaps(args: LaunchArgs) -> dict[str, str]:
+    """Default camera topics -> the chosen source's topics."""
+    if args.camera != "realsense":
+        return dict(CAMERA_REMAPS[args.camera])
+    ns = "/" + args.camera_namespace.strip("/")
+    return {topic: topic.replace("/camera/camera", ns, 1) for topic in DEFAULT_CAMERA_TOPICS if ns != "/camera/camera"}
+
+
+DEFAULT_CAMERA_TOPICS = tuple(CAMERA_REMAPS["gazebo"])
+
+
+def graph_for(args: LaunchArgs) -> list[tuple[NodeSpec, dict[str, Any], dict[str, str]]]:
+    """(node, parameter overrides, remaps) for every node the launch arguments start."""
+    common: dict[str, Any] = {"use_sim_time": args.use_sim_time}
+    out = []
+    for spec in SIM_GRAPH if args.sim else ROBOT_GRAPH:
+        overrides = dict(common)
+        remaps: dict[str, str] = {}
+        if spec is REASONER:
+            overrides["backend"] = args.backend
+        elif spec is PLANNER:
+            overrides["plan_only"] = args.plan_only
+        elif spec is PERCEPTION and not args.sim:
+            remaps = camera_remaps(args)
+        out.append((spec, overrides, remaps))
+    return out
+
+
 def params_path(spec: NodeSpec, config_dir: Path | None = None) -> Path:
     return (config_dir or CONFIG_DIR) / spec.params_file
 
