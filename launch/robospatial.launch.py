@@ -7,6 +7,7 @@ one process where ros2 launch is not installed).
 
 import dataclasses
 import os
+from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -24,9 +25,10 @@ def _value(field: dataclasses.Field, text: str):
 def _nodes(context, *args, **kwargs):
     fields = dataclasses.fields(LaunchArgs)
     launch_args = LaunchArgs(**{f.name: _value(f, LaunchConfiguration(f.name).perform(context)) for f in fields})
-    config_dir = os.path.join(get_package_share_directory(PACKAGE), "config")
+    share = get_package_share_directory(PACKAGE)
+    config_dir = os.path.join(share, "config")
     nodes = []
-    for spec, overrides, remaps in graph_for(launch_args):
+    for spec, overrides, remaps in graph_for(launch_args, Path(share) / "urdf" / "workcell.urdf"):
         parameters = [os.path.join(config_dir, spec.params_file)]
         if launch_args.params_file:
             parameters.append(launch_args.params_file)

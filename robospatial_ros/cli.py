@@ -1,8 +1,9 @@
 """The `robospatial` command.
 
     robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
-    robospatial demo [--out DIR]
-    robospatial bench query
+    robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--out DIR]
+    robospatial bringup [--sim] [--params FILE]
+    robospatial bench query|perception|sim|ros
 
 Bad input (missing or unreadable file, bad JSON, unknown object, unsupported question,
 bad config) exits with code 2 and one line on stderr.
@@ -74,12 +75,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0 if report["success"] else 1
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose a backend
     from robospatial_ros.core.spatial.types import Frame
-    from robospatial_ros.sim_demo import DemoConfig, run_sim_demo
 
-    config = DemoConfig(spatial=_spatial_config(args))
     frame = Frame(args.frame) if args.frame else None
-    report = run_sim_demo(args.command, args.seed, config, Path(args.out), frame)
+    if args.direct:  # the same pipeline as plain function calls, no ROS
+        from robospatial_ros.sim_demo import DemoConfig, run_sim_demo
+
+        report = run_sim_demo(args.command, args.seed, DemoConfig(spatial=_spatial_config(args)), Path(args.out), frame)
+    else:
+        from robospatial_ros.ros.graph_demo import run_graph_demo
+
+        report = run_graph_demo(args.command, args.seed, _spatial_config(args), Path(args.out), frame)
     return 0 if report["success"] else 1
+
+
+def cmd_bringup(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from robospatial_ros.ros.bringup import serve
+    from robospatial_ros.ros.graph import LaunchArgs
+
+    try:
+        launch_args = LaunchArgs(camera=args.camera, camera_namespace=args.camera_namespace,
+                                 use_sim_time=args.use_sim_time, backend=args.backend,
+                                 plan_only=not args.execute, sim=args.sim)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for path in args.params:
+        if not Path(path).is_file():
+            raise ConfigError(f"params file not found: {path}")
+    return serve(launch_args, [Path(p) for p in args.params])
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -121,10 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("command", nargs="?", default=DEFAULT_COMMAND, help=f"default: {DEFAULT_COMMAND!r}")
     demo.add_argument("--seed", type=int, default=0, help="tabletop layout seed")
     demo.add_argument("--frame", choices=["ego", "world", "object"], help="override the command's frame")
+    demo.add_argument("--direct", action="store_true", help="call the pipeline directly instead of the ROS 2 graph")
     demo.add_argument("--scene", help="instead: answer a set of questions on this scene JSON (no simulator)")
     demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
     _add_config_args(demo, DEFAULT_TABLETOP_CONFIG)
     demo.set_defaults(func=cmd_demo)
+
+    bringup = sub.add_parser(
+        "bringup",
+        help="run the whole ROS 2 node graph in one process (where ros2 launch is not installed)",
+        description="Starts perception, reasoner and planner (and with --sim the MuJoCo tabletop bridge) "
+        "with the parameter files in config/, like launch/robospatial.launch.py; serves until Ctrl-C.",
+    )
+    bringup.add_argument("--sim", action="store_true", help="also run the simulated tabletop (camera + execution)")
+    bringup.add_argument("--camera", default="realsense", choices=["realsense", "gazebo", "isaac"])
+    bringup.add_argument("--camera-namespace", default="/camera/camera")
+    bringup.add_argument("--backend", default="geometric")
+    bringup.add_argument("--execute", action="store_true", help="execute plans (default: plan only, a dry run)")
+    bringup.add_argument("--use-sim-time", action="store_true")
+    bringup.add_argument("--params", action="append", default=[], metavar="FILE", help="extra ROS params file")
+    bringup.set_defaults(func=cmd_bringup)
 
     bench = sub.add_parser("bench", help="run a benchmark from bench/ and print its table")
     bench.add_argument("name", help="benchmark name, e.g. query")

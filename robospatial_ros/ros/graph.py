@@ -16,6 +16,9 @@ from typing import Any
 
 PACKAGE = "robospatial_ros"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+URDF_PATH = Path(__file__).resolve().parents[2] / "urdf" / "workcell.urdf"
+BASE_FRAME = "panda_link0"
+OPTICAL_FRAME = "camera_color_optical_frame"
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,25 @@ def camera_remaps(args: LaunchArgs) -> dict[str, str]:
 DEFAULT_CAMERA_TOPICS = tuple(CAMERA_REMAPS["gazebo"])
 
 
-def graph_for(args: LaunchArgs) -> list[tuple[NodeSpec, dict[str, Any], dict[str, str]]]:
-    """(node, parameter overrides, remaps) for every node the launch arguments start."""
+def camera_pose_overrides(urdf_path: Path, base_frame: str = BASE_FRAME, optical_frame: str = OPTICAL_FRAME) -> dict:
+    """The perception node's camera pose parameters from the workcell URDF's camera mount."""
+    from robospatial_ros.core.geometry import quaternion_from_matrix
+    from robospatial_ros.core.urdf import frame_transform
+
+    T = frame_transform(urdf_path, base_frame, optical_frame)
+    return {
+        "camera_position_m": [float(v) for v in T[:3, 3]],
+        "camera_orientation_xyzw": [float(v) for v in quaternion_from_matrix(T[:3, :3])],
+    }
+
+
+def graph_for(args: LaunchArgs, urdf_path: Path | None = None) -> list[tuple[NodeSpec, dict[str, Any], dict[str, str]]]:
+    """(node, parameter overrides, remaps) for every node the launch arguments start.
+
+    The camera's pose comes from the workcell URDF's mount (`urdf_path`, default the package's).
+    """
     common: dict[str, Any] = {"use_sim_time": args.use_sim_time}
+    urdf_path = urdf_path or URDF_PATH
     out = []
     for spec in SIM_GRAPH if args.sim else ROBOT_GRAPH:
         overrides = dict(common)
@@ -97,8 +116,10 @@ def graph_for(args: LaunchArgs) -> list[tuple[NodeSpec, dict[str, Any], dict[str
             overrides["backend"] = args.backend
         elif spec is PLANNER:
             overrides["plan_only"] = args.plan_only
-        elif spec is PERCEPTION and not args.sim:
-            remaps = camera_remaps(args)
+        elif spec is PERCEPTION:
+            remaps = {} if args.sim else camera_remaps(args)
+            if urdf_path.is_file():
+                overrides.update(camera_pose_overrides(urdf_path))
         out.append((spec, overrides, remaps))
     return out
 
