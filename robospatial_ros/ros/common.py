@@ -47,8 +47,14 @@ class StatusReporter:
         msg = status_msg(self._node.get_name(), level, event, message, event_id)
         msg.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(msg)
-        log = self._node.get_logger()
-        {NodeStatus.OK: log.info, NodeStatus.WARN: log.warning}.get(level, log.error)(f"[{event}] {message}")
+        # One call site per severity: rclpy refuses a log line whose severity changes between calls.
+        text, log = f"[{event}] {message}", self._node.get_logger()
+        if level == NodeStatus.OK:
+            log.info(text)
+        elif level == NodeStatus.WARN:
+            log.warning(text)
+        else:
+            log.error(text)
 
     def ok(self, event: str, message: str, event_id: str = "") -> None:
         self(NodeStatus.OK, event, message, event_id)

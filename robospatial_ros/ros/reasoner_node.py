@@ -1,0 +1,274 @@
+"""The reasoner node: commands and questions about the latest scene -> answers and placements.
+
+Subscribes /robospatial/objects (the latest scene, prepared once per message), /robospatial/command
+(std_msgs/String: a placement command such as "put the mug to the left of the bowl", or a
+question) and /robospatial/query (SpatialQuery). Every command and query gets exactly one
+SpatialAnswer on /robospatial/answer, in arrival order (`query_id` "cmd-<n>" for the n-th command,
+the caller's id for a query): success with the answer, or success false and a one-line error.
+A placement command also publishes the chosen spot as a PoseStamped on /robospatial/placement
+(position: where the object's bottom centre goes; orientation: its turn about z) and RViz markers.
+
+Answers come from a backend (`backend` parameter): "geometric" (the spatial core, no weights) is
+the only one so far; model-based backends register in BACKENDS.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
+
+from robospatial_ros.core.commands import CommandError, PlacementCommand, parse_command
+from robospatial_ros.core.errors import ConfigError, QuestionError, RoboSpatialError
+from robospatial_ros.core.placement import Placement, choose_placement
+from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
+from robospatial_ros.core.questions import Query, parse_question, split_frame_phrase
+from robospatial_ros.core.reasoner import Answer, GeometricReasoner
+from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.types import QueryType
+from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer, SpatialQuery
+from robospatial_ros.ros.common import (
+    ANSWER_TOPIC,
+    COMMAND_TOPIC,
+    LATCHED,
+    MARKERS_TOPIC,
+    OBJECTS_TOPIC,
+    PLACEMENT_TOPIC,
+    QUERY_TOPIC,
+    RELIABLE,
+    StatusReporter,
+)
+from robospatial_ros.ros.conversions import (
+    answer_markers,
+    answer_to_msg,
+    error_answer_msg,
+    point_to_pose_stamped,
+    query_from_msg,
+    scene_from_msg,
+)
+from robospatial_ros.ros.params import declare_config, read_config
+
+Allowed = Callable[[np.ndarray], np.ndarray]
+
+
+# --- backends ---------------------------------------------------------------------------------------
+
+
+class ReasonerBackend(Protocol):
+    """What the node needs from a reasoning backend (the VLM backends implement the same two calls)."""
+
+    name: str
+
+    def answer(self, view: SceneView, query: Query) -> Answer:
+        """Answer a parsed question on the prepared scene; RoboSpatialError on bad input."""
+        ...
+
+    def place(self, view: SceneView, command: PlacementCommand, allowed: Allowed | None) -> Placement:
+        """Where the command's target goes (`allowed`: (N, 3) points -> (N,) bool); PlacementError if nowhere."""
+        ...
+
+
+class GeometricBackend:
+    name = "geometric"
+
+    def __init__(self, spatial: SpatialConfig):
+        self.reasoner = GeometricReasoner(spatial)
+
+    def answer(self, view: SceneView, query: Query) -> Answer:
+        return self.reasoner.answer(view, query)
+
+    def place(self, view: SceneView, command: PlacementCommand, allowed: Allowed | None) -> Placement:
+        return choose_placement(view, command, allowed=allowed)
+
+
+# name -> factory(spatial config); a factory may raise RoboSpatialError (missing weights, ...).
+BACKENDS: dict[str, Callable[[SpatialConfig], ReasonerBackend]] = {"geometric": GeometricBackend}
+
+
+# --- commands and questions -------------------------------------------------------------------------
+
+# Words a placement command starts with (as core.commands accepts them): such text is reported
+# as a command that went wrong, any other text is tried as a question.
+_COMMAND_START = re.compile(
+    r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)\b", re.I
+)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_input(text: str, names: list[str]) -> PlacementCommand | Query:
+    """A placement command if `text` is one, else a question; the most helpful RoboSpatialError otherwise."""
+    try:
+        return parse_command(text, names)
+    except CommandError:
+        body = split_frame_phrase(" ".join(str(text).split()))[0]
+        if not body or _COMMAND_START.match(body):
+            raise
+    try:
+        return parse_question(text, names)
+    except QuestionError as exc:
+        raise QuestionError(
+            f"{_short(text)!r} is neither a placement command (e.g. 'put the mug to the left of the bowl') "
+            f"nor a question I understand: {exc}"
+        ) from None
+
+
+# --- the node ---------------------------------------------------------------------------------------
+
+
+class ReasonerNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__("reasoner", **kwargs)
+        self.status = StatusReporter(self)
+        self.declare_parameter("backend", "geometric")  # one of BACKENDS
+        self.declare_parameter("base_frame", "panda_link0")  # the robot base; objects without a frame_id are in it
+        self.declare_parameter("check_reach", True)  # placements only within the arm's reach (planning.*)
+        declare_config(self, SpatialConfig(), "spatial.")
+        declare_config(self, PickPlaceConfig(), "planning.")
+        try:
+            self._configure()
+        except RoboSpatialError as exc:
+            self.get_logger().error(f"cannot start: {exc}")
+            raise
+        self._view: SceneView | None = None
+        self._frame = ""
+        self._commands = 0
+        self._answers = self.create_publisher(SpatialAnswer, ANSWER_TOPIC, RELIABLE)
+        self._placements = self.create_publisher(PoseStamped, PLACEMENT_TOPIC, RELIABLE)
+        self._markers = self.create_publisher(MarkerArray, MARKERS_TOPIC, RELIABLE)
+        self._objects_sub = self.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, self._on_objects, LATCHED)
+        self.create_subscription(String, COMMAND_TOPIC, self._on_command, RELIABLE)
+        self.create_subscription(SpatialQuery, QUERY_TOPIC, self._on_query, RELIABLE)
+        self.status.ok("ready", f"backend {self.backend.name}, waiting for objects on {self._objects_sub.topic_name}")
+
+    def _configure(self) -> None:
+        name = str(self.get_parameter("backend").value)
+        if name not in BACKENDS:
+            raise ConfigError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+        self.base_frame = str(self.get_parameter("base_frame").value)
+        self.check_reach = bool(self.get_parameter("check_reach").value)
+        self.spatial = read_config(self, SpatialConfig, "spatial.")
+        self.planning = read_config(self, PickPlaceConfig, "planning.")
+        self.backend = BACKENDS[name](self.spatial)
+
+    # --- inputs ---
+
+    def _on_objects(self, msg: DetectedObjectArray) -> None:
+        try:
+            view = SceneView(scene_from_msg(msg), self.spatial).prepare()
+        except RoboSpatialError as exc:
+            self.status.warn("objects", f"ignored an objects message: {exc}")
+            return
+        except Exception as exc:  # never die from a message
+            self.status.error("objects", f"ignored an objects message: {type(exc).__name__}: {exc}")
+            return
+        first = self._view is None
+        self._view, self._frame = view, msg.header.frame_id or self.base_frame
+        if first:
+            self.status.ok("objects", f"{len(view.scene.objects)} objects in frame {self._frame}")
+
+    def _on_command(self, msg: String) -> None:
+        self._commands += 1
+        self._serve(f"cmd-{self._commands}", msg.data, "command", None, None)
+
+    def _on_query(self, msg: SpatialQuery) -> None:
+        question, query_type, frame = query_from_msg(msg)
+        self._serve(msg.query_id, question, "query", query_type, frame)
+
+    # --- one request, one answer ---
+
+    def _serve(self, qid: str, text: str, event: str, query_type: str | None, frame: str | None) -> None:
+        stamp = self.get_clock().now().to_msg()
+        markers = pose = None
+        try:
+            if self._view is None:
+                raise RoboSpatialError(f"no objects received yet on {self._objects_sub.topic_name}")
+            view = self._view
+            if event == "command":
+                parsed = parse_input(text, view.scene.names)
+            else:
+                parsed = parse_question(text, view.scene.names, query_type, frame)
+            if isinstance(parsed, PlacementCommand):
+                out, markers, pose = self._place(view, parsed, text, qid, stamp)
+            else:
+                answer = self.backend.answer(view, parsed)
+                out = answer_to_msg(answer, qid)
+                label = f"{_short(text, 60)} -> {_short(answer.text, 40)}"
+                markers = answer_markers(answer.points_3d, None, label, self._frame, stamp)
+        except RoboSpatialError as exc:
+            out = error_answer_msg(text, _short(str(exc), 400), qid)
+        except Exception as exc:  # never die from a request: reply and keep serving
+            out = error_answer_msg(text, f"internal error: {type(exc).__name__}: {_short(str(exc), 300)}", qid)
+        out.header.frame_id, out.header.stamp = self._frame or self.base_frame, stamp
+        self._answers.publish(out)
+        if pose is not None:
+            self._placements.publish(pose)
+        if markers is not None:
+            self._markers.publish(markers)
+        if out.success:
+            self.status.ok(event, f"{_short(text, 60)!r} -> {_short(out.answer, 60)}", qid)
+        else:
+            self.status.warn(event, f"{_short(text, 60)!r}: {out.error}", qid)
+
+    def _place(
+        self, view: SceneView, cmd: PlacementCommand, text: str, qid: str, stamp: Any
+    ) -> tuple[SpatialAnswer, MarkerArray, PoseStamped]:
+        notes = [] if cmd.frame_given else ["no frame given: placed from the camera's perspective (ego)"]
+        allowed = None
+        if self.check_reach and self._frame == self.base_frame:
+            allowed = functools.partial(in_reach, config=self.planning)
+        elif self.check_reach:
+            notes.append(f"reach not checked: the objects are in {self._frame!r}, not the base {self.base_frame!r}")
+        placement = self.backend.place(view, cmd, allowed)
+        cands = np.asarray(placement.candidates_xyz, dtype=float).reshape(-1, 3)[: self.spatial.max_context_points]
+        uv, depth = view.scene.camera.project(cands)
+        seen = np.isfinite(uv).all(axis=1) & (depth > 0)
+        cands = cands[seen]
+        # The answer as a context-style answer (candidate points), then marked as the placement.
+        query = Query(QueryType.CONTEXT, cmd.frame, cmd.relation, cmd.reference, cmd.target, text, cmd.frame_given)
+        x, y, z = (float(v) for v in placement.xyz)
+        turn = np.degrees(placement.yaw_offset_rad)
+        summary = f"place the {cmd.target} at ({x:.3f}, {y:.3f}, {z:.3f}) m, turned {turn:.0f} deg"
+        answer = Answer(query, summary, None, view.scene.camera.normalize(uv[seen]), cands, assumptions=notes)
+        pose = point_to_pose_stamped(placement.xyz, self._frame, stamp, placement.yaw_offset_rad)
+        out = answer_to_msg(answer, qid)
+        out.type, out.has_placement, out.placement = "placement", True, pose.pose
+        label = f"{_short(text, 60)} -> ({x:.2f}, {y:.2f})"
+        return out, answer_markers(cands, placement.xyz, label, self._frame, stamp), pose
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = ReasonerNode()
+    except Exception as exc:  # bad parameters: one line, exit code 2
+        if not isinstance(exc, RoboSpatialError):
+            print(f"reasoner: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
