@@ -118,6 +118,8 @@ def graph_for(args: LaunchArgs, urdf_path: Path | None = None) -> list[tuple[Nod
             overrides["plan_only"] = args.plan_only
         elif spec is PERCEPTION:
             remaps = {} if args.sim else camera_remaps(args)
+            if args.sim:  # the simulator names its objects with instance masks
+                overrides["detections"] = "masks"
             if urdf_path.is_file():
                 overrides.update(camera_pose_overrides(urdf_path))
         out.append((spec, overrides, remaps))

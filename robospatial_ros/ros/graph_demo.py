@@ -129,6 +129,8 @@ def _steps(client: DemoClient, text: str, spatial: SpatialConfig, report: dict, 
         raise DemoFailed(f"reason: {answer.error}")
     place = conv.pose_to_matrix(answer.placement)[:3, 3]
     record["placement"] = place
+    record["candidates"] = conv.points_3d_from_msg(answer)  # (N, 3) base frame
+    record["roles"] = {answer.target: (200, 110, 20), answer.reference: (40, 120, 220)}
     report["parsed"] = {"object": answer.target, "reference": answer.reference, "relation": answer.relation,
                         "frame": answer.frame}  # fmt: skip
     report["placement"] = {"xyz_m": np.round(place, 4).tolist()}
@@ -197,10 +199,11 @@ def _picture(record: dict, report: dict) -> np.ndarray:
             continue
         image, scene = record[when]
         bgr = np.ascontiguousarray(image[:, :, ::-1])
-        chosen = None
+        chosen = points = None
         if when == "before" and "placement" in record:
             chosen = scene.camera.project(record["placement"][None])[0][0]
-        panels.append(annotate(SceneView(scene), bgr, {}, None, chosen))
+            points = scene.camera.project(record["candidates"])[0] if len(record["candidates"]) else None
+        panels.append(annotate(SceneView(scene), bgr, record.get("roles", {}), points, chosen))
     verdict = "SUCCESS" if report["success"] else f"FAILED ({report['failure']})"
     return side_by_side(*panels, title=f"{report['command']!r} (seed {report['seed']}, ROS 2 graph): {verdict}")
 

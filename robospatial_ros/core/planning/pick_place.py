@@ -337,6 +337,9 @@ def plan_pick_place(
     )  # fmt: skip
 
 
+PERCEIVED_HEIGHT_SLACK_M = 0.01
+
+
 def in_reach(points: np.ndarray, config: PickPlaceConfig) -> np.ndarray:
     """(N,) bool: can an object's bottom centre go to each of the (N, 3) base-frame points?
 
@@ -349,7 +352,9 @@ def in_reach(points: np.ndarray, config: PickPlaceConfig) -> np.ndarray:
     radius = np.hypot(p[:, 0], p[:, 1])
     ok = (radius >= config.min_reach_m) & (radius <= config.max_reach_m)
     ok &= np.all((p[:, :2] >= lo[:2]) & (p[:, :2] <= hi[:2]), axis=1)
-    return ok & (p[:, 2] >= lo[2]) & (top <= hi[2])
+    # The spot itself may sit a few mm below the workspace floor (a perceived table top); the hand,
+    # above it, is what the floor protects, and plan_pick_place checks its poses.
+    return ok & (p[:, 2] >= lo[2] - PERCEIVED_HEIGHT_SLACK_M) & (top <= hi[2])
 
 
 def scene_obstacles(scene: Scene, target: str, support_tolerance_m: float = 0.01) -> list[OrientedBox]:
