@@ -64,19 +64,6 @@ def _prepared_view_query(scene: Scene, cfg: SpatialConfig, queries: list[Query])
     return lambda i: reasoner.answer(prepared.for_new_query(), queries[i % len(queries)])
 
 
-def _fresh_view_query(scene: Scene, cfg: SpatialConfig, queries: list[Query]) -> Callable[[int], object]:
-    """Cold: nothing shared with earlier queries."""
-    reasoner = GeometricReasoner(cfg)
-    return lambda i: reasoner.answer(SceneView(scene, cfg), queries[i % len(queries)])
-
-
-def _prepared_view_query(scene: Scene, cfg: SpatialConfig, queries: list[Query]) -> Callable[[int], object]:
-    """Prepared: the per-scene work done once (as a node does per perception update), no query results reused."""
-    reasoner = GeometricReasoner(cfg)
-    prepared = SceneView(scene, cfg).prepare()
-    return lambda i: reasoner.answer(prepared.for_new_query(), queries[i % len(queries)])
-
-
 def _row(name: str, times: list[float], target_ms: float) -> tuple[str, ...]:
     median = statistics.median(times)
     p90 = sorted(times)[int(0.9 * (len(times) - 1))]

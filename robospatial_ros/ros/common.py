@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.msg import NodeStatus
 from robospatial_ros.ros.conversions import status_msg
 
@@ -64,3 +70,23 @@ class StatusReporter:
 
     def error(self, event: str, message: str, event_id: str = "") -> None:
         self(NodeStatus.ERROR, event, message, event_id)
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """A node's `main`: init, construct (bad parameters: one stderr line, exit code 2), spin, shut down."""
+    rclpy.init(args=args)
+    try:
+        node = factory()
+    except Exception as exc:  # startup: anything wrong with the parameters
+        if not isinstance(exc, RoboSpatialError):  # nodes log their own typed errors before raising
+            print(f"{getattr(factory, '__name__', 'node')}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

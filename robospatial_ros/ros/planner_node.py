@@ -12,11 +12,8 @@ whoever subscribes to the plans (the simulation bridge).
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any, TypeVar
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
@@ -32,7 +29,15 @@ from robospatial_ros.core.planning.reachability import check_reachable, load_arm
 from robospatial_ros.core.scene import Scene
 from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer
 from robospatial_ros.msg import PickPlacePlan as PlanMsg
-from robospatial_ros.ros.common import ANSWER_TOPIC, LATCHED, OBJECTS_TOPIC, PLAN_TOPIC, RELIABLE, StatusReporter
+from robospatial_ros.ros.common import (
+    ANSWER_TOPIC,
+    LATCHED,
+    OBJECTS_TOPIC,
+    PLAN_TOPIC,
+    RELIABLE,
+    StatusReporter,
+    run_node,
+)
 from robospatial_ros.ros.conversions import plan_to_msg, pose_to_matrix, scene_from_msg
 from robospatial_ros.ros.moveit_adapter import MoveItConfig, MoveItExecutor
 from robospatial_ros.ros.params import declare_config, read_config
@@ -139,22 +144,7 @@ class PlannerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PlannerNode()
-    except Exception as exc:  # bad parameters: one line, exit code 2
-        if not isinstance(exc, RoboSpatialError):
-            print(f"planner: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PlannerNode, args)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -48,6 +45,7 @@ from robospatial_ros.ros.common import (
     QUERY_TOPIC,
     RELIABLE,
     StatusReporter,
+    run_node,
 )
 from robospatial_ros.ros.conversions import (
     answer_markers,
@@ -252,22 +250,7 @@ class ReasonerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ReasonerNode()
-    except Exception as exc:  # bad parameters: one line, exit code 2
-        if not isinstance(exc, RoboSpatialError):
-            print(f"reasoner: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ReasonerNode, args)
 
 
 if __name__ == "__main__":
