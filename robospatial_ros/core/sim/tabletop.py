@@ -11,6 +11,7 @@ OpenCV optical convention (x right, y down, z forward) like a real camera driver
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -218,11 +219,19 @@ _MAX_RENDERERS = 4
 
 
 def shared_renderer(model: Any, height: int, width: int) -> Any:
-    """A mujoco.Renderer for `model`, created once and reused (sequential use only)."""
-    key = (id(model), height, width)
+    """A mujoco.Renderer for `model`, created once per thread and reused (sequential use only).
+
+    Per thread: an EGL context is current in the thread that made it, so a renderer made in a
+    node's executor thread fails in any other (and would break every later render there).
+    """
+    key = (id(model), height, width, threading.get_ident())
     if key not in _RENDERERS:
         while len(_RENDERERS) >= _MAX_RENDERERS:
-            _RENDERERS.pop(next(iter(_RENDERERS)))[1].close()
+            _, old = _RENDERERS.pop(next(iter(_RENDERERS)))
+            try:
+                old.close()
+            except Exception:
+                pass
         try:
             renderer = panda.import_mujoco().Renderer(model, height, width)
         except Exception as exc:  # no OpenGL context: EGL/OSMesa missing or MUJOCO_GL unset on a headless box
@@ -234,7 +243,10 @@ def shared_renderer(model: Any, height: int, width: int) -> Any:
 def close_renderers() -> None:
     """Free every shared renderer's GL context (they are re-created on the next render)."""
     while _RENDERERS:
-        _RENDERERS.popitem()[1][1].close()
+        try:
+            _RENDERERS.popitem()[1][1].close()
+        except Exception:
+            pass
 
 
 _MODEL_FIELDS = ("table_min_x_m", "table_max_x_m", "table_width_m", "table_height_m", "camera_eye_m",
