@@ -1,9 +1,9 @@
 """The perception node as a real process over DDS, fed synthetic RGB-D frames (tests/synthetic.py).
 
-Three node processes share the camera topics: `perception` (detections: masks), `perception_clusters`
-(no detections: clustering; objects remapped) and `perception_fresh` (its camera_info remapped to a
-topic nothing publishes on until the test does). Every frame gets a unique stamp, so each answer is
-matched to the frame it came from.
+Four node processes share the camera topics: `perception` (detections: masks), `perception_boxes`
+(labelled 2D boxes) and `perception_clusters` (no detections: clustering), their objects on separate
+topics, and `perception_fresh`, whose camera_info topic gets nothing until a test publishes on it.
+Every frame gets a unique stamp, so each answer is matched to the frame it came from.
 """
 
 import os
@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from ros_helpers import Probe, fresh_domain_id, node_process
-from sensor_msgs.msg import CameraInfo, Image
-from synthetic import TABLE, default_camera, random_tabletop, render
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from synthetic import TABLE, default_camera, random_tabletop, record_realsense, render
 
 from robospatial_ros.core.geometry import quaternion_from_matrix
-from robospatial_ros.msg import DetectedObjectArray, InstanceMasks, NodeStatus
+from robospatial_ros.msg import BoxDetections2D, DetectedObjectArray, InstanceMasks, NodeStatus
 from robospatial_ros.ros.common import (
     CAMERA_INFO_TOPIC,
+    CLOUD_TOPIC,
     COLOR_TOPIC,
     DEPTH_TOPIC,
     LATCHED,
@@ -33,11 +34,19 @@ from robospatial_ros.ros.common import (
     SENSOR,
     STATUS_TOPIC,
 )
-from robospatial_ros.ros.conversions import camera_info_msg, image_msg, masks_to_msg, pose_to_matrix, scene_from_msg
-from robospatial_ros.ros.perception_node import MASKS_TOPIC, StampSync
+from robospatial_ros.ros.conversions import (
+    camera_info_msg,
+    image_msg,
+    masks_to_msg,
+    points_from_cloud,
+    pose_to_matrix,
+    scene_from_msg,
+)
+from robospatial_ros.ros.perception_node import BOXES_TOPIC, MASKS_TOPIC, StampSync
 
 DOMAIN = fresh_domain_id()
-CLUSTERS_TOPIC, FRESH_INFO_TOPIC, FRESH_TOPIC = "/clusters/objects", "/fresh/camera_info", "/fresh/objects"
+CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC = "/clusters/objects", "/boxes/objects"
+FRESH_INFO_TOPIC, FRESH_TOPIC = "/fresh/camera_info", "/fresh/objects"
 CENTRE_TOL_M, SIZE_TOL_M = 0.01, 0.015
 _stamps = itertools.count(1000)
 
@@ -88,27 +97,47 @@ def graph(tmp_path_factory, large_data_dds):
     params.write_text(f"/**:\n  ros__parameters:\n    camera_position_m: {position}\n"
                       f"    camera_orientation_xyzw: {xyzw}\n")  # fmt: skip
     common = ["--params-file", str(params)]
+    clusters = ["-r", "__node:=perception_clusters", "-r", f"{OBJECTS_TOPIC}:={CLUSTERS_TOPIC}", "-p",
+                "publish_cloud:=true", "-p", "cloud_max_points:=5000"]  # fmt: skip
+    boxes = ["-r", "__node:=perception_boxes", "-r", f"{OBJECTS_TOPIC}:={BOXES_OBJECTS_TOPIC}", "-p",
+             "detections:=boxes"]  # fmt: skip
+    fresh = ["-r", "__node:=perception_fresh", "-r", f"{OBJECTS_TOPIC}:={FRESH_TOPIC}"]
     nodes = {
         "perception": [*common, "-p", "detections:=masks"],
-        "perception_clusters": [*common, "-r", "__node:=perception_clusters", "-r", f"{OBJECTS_TOPIC}:={CLUSTERS_TOPIC}"],
-        "perception_fresh": [*common, "-r", "__node:=perception_fresh", "-r", f"{OBJECTS_TOPIC}:={FRESH_TOPIC}",
-                             "-r", f"{CAMERA_INFO_TOPIC}:={FRESH_INFO_TOPIC}"],
-    }  # fmt: skip
+        "perception_clusters": [*common, *clusters],
+        "perception_boxes": [*common, *boxes],
+        "perception_fresh": [*common, *fresh, "-r", f"{CAMERA_INFO_TOPIC}:={FRESH_INFO_TOPIC}"],
+    }
+    inputs = [(COLOR_TOPIC, Image, 4), (DEPTH_TOPIC, Image, 4), (MASKS_TOPIC, InstanceMasks, 1),
+              (BOXES_TOPIC, BoxDetections2D, 1), (CAMERA_INFO_TOPIC, CameraInfo, 3),
+              (FRESH_INFO_TOPIC, CameraInfo, 1)]  # fmt: skip
     with contextlib.ExitStack() as stack:
-        procs = {name: stack.enter_context(node_process("perception_node", DOMAIN, args)) for name, args in nodes.items()}
+        procs = {name: stack.enter_context(node_process("perception_node", DOMAIN, a)) for name, a in nodes.items()}
         probe = Probe(DOMAIN)
         stack.callback(probe.close)
-        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, FRESH_TOPIC):
+        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, FRESH_TOPIC):
             probe.subscribe(DetectedObjectArray, topic, LATCHED)
         probe.subscribe(NodeStatus, STATUS_TOPIC, RELIABLE)
-        for topic, msg_type, count in ((COLOR_TOPIC, Image, 3), (DEPTH_TOPIC, Image, 3), (MASKS_TOPIC, InstanceMasks, 1),
-                                       (CAMERA_INFO_TOPIC, CameraInfo, 2), (FRESH_INFO_TOPIC, CameraInfo, 1)):  # fmt: skip
+        probe.subscribe(PointCloud2, CLOUD_TOPIC, RELIABLE)
+        for topic, msg_type, count in inputs:
             probe.publisher(msg_type, topic, SENSOR)
             assert probe.wait_for_subscribers(topic, count, 30), f"no subscriber on {topic}"
-        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, FRESH_TOPIC):
+        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, FRESH_TOPIC):
             assert probe.wait_for_publishers(topic, 1, 30), f"no publisher on {topic}"
-        probe.procs = procs
+        probe.procs, probe.params_file = procs, str(params)
+        _warm_up(probe)
         yield probe
+
+
+def _warm_up(probe):
+    """Frames until the fed nodes answer: discovery completes in both directions (a reader may not yet
+    know a writer that already knows it) and clustering loads open3d (~1.3 s) before the tests time."""
+    fed = (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC)
+    for _ in range(20):
+        send(probe, frame_msgs(rendering()))
+        if probe.spin_until(lambda: all(probe.received[x] for x in fed), 3.0):
+            return
+    raise AssertionError("the perception nodes never answered")
 
 
 def stamp() -> Time:
@@ -119,9 +148,13 @@ def frame_msgs(r, encoding="16UC1", t=None):
     """{topic: message} of one frame, all with stamp t (a fresh one by default)."""
     t = t or stamp()
     cam = r.scene.camera
+    labels, boxes = r.boxes_2d()
+    detections = BoxDetections2D(labels=labels, boxes=[float(v) for v in boxes.reshape(-1)])
+    detections.header.stamp = t
     return {
         CAMERA_INFO_TOPIC: camera_info_msg(cam.K, cam.width, cam.height, "camera_color_optical_frame", t),
         MASKS_TOPIC: masks_to_msg(r.masks().masks, "camera_color_optical_frame", t),
+        BOXES_TOPIC: detections,
         DEPTH_TOPIC: image_msg(r.frame(encoding).depth, encoding, "camera_color_optical_frame", t),
         COLOR_TOPIC: image_msg(r.color, "rgb8", "camera_color_optical_frame", t),
     }
@@ -156,7 +189,11 @@ def check_boxes(msg, r, by_name):
         if block.name not in r.unoccluded():
             continue
         truth = block.box()
-        obj = scene.get(block.name) if by_name else min(objects, key=lambda o: np.linalg.norm(o.box.center - truth.center))
+        obj = (
+            scene.get(block.name)
+            if by_name
+            else min(objects, key=lambda o: np.linalg.norm(o.box.center - truth.center))
+        )
         centre = np.linalg.norm(obj.box.center - truth.center)
         size = np.abs(np.sort(obj.box.size[:2]) - np.sort(truth.size[:2])).max()
         assert centre <= CENTRE_TOL_M, f"{block.name}: centre off by {centre * 1000:.1f} mm"
@@ -167,54 +204,48 @@ def check_boxes(msg, r, by_name):
 
 
 @pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
-def test_objects_match_ground_truth_via_masks_and_clustering(graph, encoding):
+def test_objects_match_ground_truth_via_masks_boxes_and_clustering(graph, encoding):
     r = rendering()
     t = send(graph, frame_msgs(r, encoding))
     scene = check_boxes(objects_for(graph, OBJECTS_TOPIC, t), r, by_name=True)
     assert sorted(o.name for o in scene.objects) == sorted([TABLE, *(b.name for b in r.scene.blocks)])
+    check_boxes(objects_for(graph, BOXES_OBJECTS_TOPIC, t), r, by_name=True)  # labelled 2D boxes
     clusters = check_boxes(objects_for(graph, CLUSTERS_TOPIC, t), r, by_name=False)
     assert all(o.name == TABLE or o.name.startswith("object_") for o in clusters.objects)
+    # ... and the clustering node's downsampled cloud, in the base frame with the frame's stamp.
+    cloud = objects_for(graph, CLOUD_TOPIC, t)
+    points = points_from_cloud(cloud)
+    assert cloud.header.frame_id == "panda_link0" and 1000 < len(points) <= 5000
+    assert np.percentile(points[:, 2], 5) > -0.02 and np.median(np.abs(points[:, 2])) < 0.01  # mostly table top
 
 
-def _bad_cases(r):
-    good = frame_msgs(r)
-
-    def variant(**changes):
-        msgs = frame_msgs(r)
-        for topic, fn in changes.items():
-            msgs[topic] = fn(msgs[topic])
-        return msgs
-
-    def stamped(msg, like):
-        msg.header = like.header
-        return msg
-
+def bad_frame(r, case):
+    """(a frame with one bad message, what the error says)."""
     h, w = r.depth_m.shape
-    cam = r.scene.camera
-    return {
-        "nan depth": (variant(**{DEPTH_TOPIC: lambda m: stamped(image_msg(np.full((h, w), np.nan, np.float32), "32FC1"),
-                                                                  m)}), "no measurements"),
-        "zero depth": (variant(**{DEPTH_TOPIC: lambda m: stamped(image_msg(np.zeros((h, w), np.uint16), "16UC1"), m)}),
-                       "no measurements"),
-        "yuv422 colour": (variant(**{COLOR_TOPIC: lambda m: stamped(image_msg(np.zeros((h, w, 2), np.uint8), "yuv422"),
-                                                                    m)}), "yuv422"),
-        "size mismatch": (variant(**{DEPTH_TOPIC: lambda m: stamped(image_msg(np.ones((h // 2, w // 2), np.uint16) * 900,
-                                                                              "16UC1"), m)}), "aligned"),
-        "masks of the wrong size": (variant(**{MASKS_TOPIC: lambda m: stamped(masks_to_msg(
-            {"mug": np.ones((h // 2, w // 2), bool)}), m)}), "masks"),
-        "camera_info K all zeros": (variant(**{CAMERA_INFO_TOPIC: lambda m: stamped(camera_info_msg(
-            np.zeros((3, 3)), w, h), m)}), "intrinsics"),
-        "camera_info for another size": (variant(**{CAMERA_INFO_TOPIC: lambda m: stamped(camera_info_msg(
-            cam.K, 2 * w, 2 * h), m)}), "camera_info"),
-    }, good  # fmt: skip
+    topic, msg, expected = {
+        "nan depth": (DEPTH_TOPIC, image_msg(np.full((h, w), np.nan, np.float32), "32FC1"), "no measurements"),
+        "zero depth": (DEPTH_TOPIC, image_msg(np.zeros((h, w), np.uint16), "16UC1"), "no measurements"),
+        "yuv422 colour": (COLOR_TOPIC, image_msg(np.zeros((h, w, 2), np.uint8), "yuv422"), "yuv422"),
+        "size mismatch": (DEPTH_TOPIC, image_msg(np.full((h // 2, w // 2), 900, np.uint16), "16UC1"), "aligned"),
+        "masks of the wrong size": (MASKS_TOPIC, masks_to_msg({"mug": np.ones((h // 2, w // 2), bool)}), "masks"),
+        "camera_info K all zeros": (CAMERA_INFO_TOPIC, camera_info_msg(np.zeros((3, 3)), w, h), "intrinsics"),
+        "camera_info for another size": (CAMERA_INFO_TOPIC, camera_info_msg(r.scene.camera.K, 2 * w, 2 * h),
+                                         "camera_info is for 1280x960"),
+    }[case]  # fmt: skip
+    msgs = frame_msgs(r)
+    msg.header = msgs[topic].header
+    msgs[topic] = msg
+    return msgs, expected
 
 
-@pytest.mark.parametrize("case", ["nan depth", "zero depth", "yuv422 colour", "size mismatch", "masks of the wrong size",
-                                  "camera_info K all zeros", "camera_info for another size"])  # fmt: skip
+BAD_CASES = ["nan depth", "zero depth", "yuv422 colour", "size mismatch", "masks of the wrong size",
+             "camera_info K all zeros", "camera_info for another size"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input_is_reported_and_the_node_keeps_serving(graph, case):
     r = rendering()
-    cases, _ = _bad_cases(r)
-    msgs, expected = cases[case]
+    msgs, expected = bad_frame(r, case)
     since = len(graph.received[STATUS_TOPIC])
     send(graph, msgs)
     new_error = lambda: [s for s in statuses(graph, "perception", NodeStatus.ERROR, since)]  # noqa: E731
@@ -264,3 +295,31 @@ def test_stamp_sync_matches_within_tolerance_and_keeps_the_newest():
     assert sync.add("depth", 2.005, "d2") == ("c2", "d2")  # the newest pair; c1 is dropped with it
     assert sync.add("depth", 1.0, "d1") is None  # older than what was matched: time went back, queues cleared
     assert sync.add("color", 1.0, "c1") == ("c1", "d1")
+
+
+def test_realsense_source_plays_a_recording_and_survives_a_missing_camera(graph, tmp_path):
+    """source: realsense reads the camera directly; without one it reports and keeps retrying."""
+    pytest.importorskip("pyrealsense2")
+    r = rendering()
+    recording = tmp_path / "tabletop.db3"
+    record_realsense(str(recording), [r, r, r])
+
+    def args(name, *params):
+        remaps = ["-r", f"__node:={name}", "-r", f"{OBJECTS_TOPIC}:=/{name}/objects"]
+        return ["--params-file", graph.params_file, *remaps, "-p", "source:=realsense", "-p", "realsense.retry_s:=0.5",
+                *(a for p in params for a in ("-p", p))]  # fmt: skip
+
+    playing = args("perception_rs", f"realsense.playback_path:={recording}")
+    missing = args("perception_nocam", "realsense.serial:=000000000000")
+    graph.subscribe(DetectedObjectArray, "/perception_rs/objects", LATCHED)
+    with (
+        node_process("perception_node", DOMAIN, playing) as rs,
+        node_process("perception_node", DOMAIN, missing) as nocam,
+    ):
+        got = graph.received["/perception_rs/objects"]
+        assert graph.spin_until(lambda: bool(got), 30), "no objects from the recording"
+        check_boxes(got[-1], r, by_name=False)
+        nocam_errors = lambda: statuses(graph, "perception_nocam", NodeStatus.ERROR)  # noqa: E731
+        assert graph.spin_until(lambda: len(nocam_errors()) >= 1, 15), "no status error without a camera"
+        assert "no realsense" in nocam_errors()[0].message.lower(), nocam_errors()[0].message
+        assert rs.poll() is None and nocam.poll() is None

@@ -134,7 +134,9 @@ def test_camera_topics_masks_and_ground_truth_share_one_stamp(sim):
     names = [o.name for o in scene.objects]
     assert names[0] == "table" and set(names[1:]) == set(CONFIG.objects)
     detections = masks_from_msg(masks)
-    assert set(detections.masks) == set(CONFIG.objects) and all(m.shape == (480, 640) for m in detections.masks.values())
+    assert set(detections.masks) == set(CONFIG.objects) and all(
+        m.shape == (480, 640) for m in detections.masks.values()
+    )
     assert sum(m.any() for m in detections.masks.values()) >= len(CONFIG.objects) - 1  # (nearly) all in view
     # The perception node's camera parameters for the sim are the sim camera's optical pose.
     overrides = camera_parameter_overrides(CONFIG)
@@ -158,7 +160,9 @@ def _target(scene, name):
             p = np.array([x, y, 0.0])
             if not in_reach(p[None], config)[0] or np.linalg.norm(p[:2] - obj.box.center[:2]) < 0.15:
                 continue
-            clearance = min(np.linalg.norm(p[:2] - o.box.center[:2]) - np.linalg.norm(o.box.size[:2]) / 2 for o in others)
+            clearance = min(
+                np.linalg.norm(p[:2] - o.box.center[:2]) - np.linalg.norm(o.box.size[:2]) / 2 for o in others
+            )
             if clearance > best_clearance:
                 best, best_clearance = p, clearance
     assert best_clearance > 0.08, "no free spot"

@@ -12,6 +12,8 @@ recording) directly instead of the camera topics. Bad input is reported on /robo
 from __future__ import annotations
 
 import dataclasses
+import functools
+import signal
 import threading
 import time
 import traceback
@@ -25,6 +27,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
@@ -156,16 +159,14 @@ class PerceptionNode(Node):
         self._ready = self.create_guard_condition(self._process_pending, callback_group=work)
         streams = ["color", "depth"] + ([] if self.detections == "none" else ["detections"])
         self._sync = StampSync(streams, self.sync_tolerance_s, self.sync_queue_size)
-        self.create_subscription(Image, COLOR_TOPIC, lambda m: self._on_input("color", m), SENSOR,
-                                 callback_group=inputs)  # fmt: skip
-        self.create_subscription(Image, DEPTH_TOPIC, lambda m: self._on_input("depth", m), SENSOR,
-                                 callback_group=inputs)  # fmt: skip
-        self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self._on_info, SENSOR, callback_group=inputs)
+        subscribe = functools.partial(self.create_subscription, qos_profile=SENSOR, callback_group=inputs)
+        subscribe(Image, COLOR_TOPIC, functools.partial(self._on_input, "color"))
+        subscribe(Image, DEPTH_TOPIC, functools.partial(self._on_input, "depth"))
+        subscribe(CameraInfo, CAMERA_INFO_TOPIC, self._on_info)
         if self.detections != "none":
             masks = self.detections == "masks"
             msg_type, topic = (InstanceMasks, MASKS_TOPIC) if masks else (BoxDetections2D, BOXES_TOPIC)
-            self.create_subscription(msg_type, topic, lambda m: self._on_input("detections", m), SENSOR,
-                                     callback_group=inputs)  # fmt: skip
+            subscribe(msg_type, topic, functools.partial(self._on_input, "detections"))
         self.get_logger().info(f"perceiving {COLOR_TOPIC} + {DEPTH_TOPIC} (detections: {self.detections}) "
                                f"-> {OBJECTS_TOPIC} in {self.base_frame}")  # fmt: skip
 
@@ -194,8 +195,8 @@ class PerceptionNode(Node):
         try:
             import tf2_ros
         except ImportError:
-            self._report(NodeStatus.WARN, "use_tf is true but tf2_ros is not installed: using camera_position_m and "
-                                    "camera_orientation_xyzw")  # fmt: skip
+            warning = "use_tf is true but tf2_ros is not installed: using camera_position_m and camera_orientation_xyzw"
+            self._report(NodeStatus.WARN, warning)
             self.use_tf = False
             return
         self._tf_buffer = tf2_ros.Buffer()
@@ -245,10 +246,11 @@ class PerceptionNode(Node):
             self._fail(f"unexpected {type(exc).__name__}: {exc}")
 
     def _fail(self, message: str) -> None:
+        """Report an error: every new one, the same one again at most once per _ERROR_REPEAT_S."""
         now = time.monotonic()
-        if message != self._last_error or now - self._last_error_t > _ERROR_REPEAT_S:
+        if message != self._last_error or now - self._last_error_t >= _ERROR_REPEAT_S:
             self._report(NodeStatus.ERROR, message)
-        self._last_error, self._last_error_t = message, now
+            self._last_error, self._last_error_t = message, now
 
     def _report(self, level: int, message: str) -> None:
         try:
@@ -302,8 +304,12 @@ class PerceptionNode(Node):
             self._close_camera()
             return
         stamp = self.get_clock().now().to_msg()
-        self._guarded(lambda: self._perceive(dataclasses.replace(
-            frame, camera_to_world=self._camera_pose(str(self.rs["frame_id"]), stamp)), None, stamp))  # fmt: skip
+
+        def perceive() -> None:
+            pose = self._camera_pose(str(self.rs["frame_id"]), stamp)
+            self._perceive(dataclasses.replace(frame, camera_to_world=pose), None, stamp)
+
+        self._guarded(perceive)
 
     def _open_camera(self) -> None:
         from robospatial_ros.core.perception.realsense import RealSenseConfig, RealSenseSource
@@ -340,8 +346,9 @@ class PerceptionNode(Node):
                 self._report(NodeStatus.WARN, "; ".join(result.warnings))
         if self._frames == 1 or self._frames % self.status_every_n == 0:
             names = ", ".join(o.name for o in result.scene.objects)
+            mean_ms = self._busy_ms / self._frames
             self._report(NodeStatus.OK, f"{self._frames} frame(s), {self._dropped} dropped while busy, "
-                                  f"{self._busy_ms / self._frames:.0f} ms each; last: {names}")  # fmt: skip
+                                        f"{mean_ms:.0f} ms each; last: {names}")  # fmt: skip
 
     def destroy_node(self) -> None:
         self._close_camera()
@@ -367,7 +374,11 @@ def _pose(position: Any, orientation_xyzw: Any) -> np.ndarray:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    # Our own SIGINT/SIGTERM handling: with rclpy's, a SIGTERM now and then left the executor waiting.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = None
     try:
         node = PerceptionNode()
@@ -375,14 +386,12 @@ def main(args: list[str] | None = None) -> int:
         # 640x480); a single thread still drops stale frames: inputs are taken before the processing.
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except ConfigError:  # already logged as one line by the node
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
-    except Exception:
-        if rclpy.ok():
-            raise  # a real failure; otherwise a signal shut the context down mid-spin
     finally:
         if node is not None:
             node.destroy_node()

@@ -4,13 +4,19 @@ Every `publish_period_s` it renders the simulated D435 and publishes, with one s
 (rgb8), depth (32FC1, metres) and camera_info on the default camera topics, the instance masks
 on /robospatial/detections/masks and the ground-truth scene on /robospatial/sim/ground_truth
 (latched). It executes PickPlacePlan messages (unless plan_only) and reports each on
-/robospatial/status (event "execution", id = the plan's command_id). The physics runs in real
-time between renders; with `publish_clock` it publishes the sim time on /clock and stamps with it.
+/robospatial/status (event "execution", id = the plan's command_id); std_msgs/Int32 on
+/robospatial/sim/reset lays the table out again with that seed. The physics runs in real time
+between renders; with `publish_clock` it publishes the sim time on /clock and stamps with it.
+
+One thread owns the simulator and does all of it in turn (so nothing renders mid-execution);
+ROS callbacks only queue plans and resets for it. Bad plans and render failures are reported
+on /robospatial/status and the bridge keeps serving.
 """
 
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -23,6 +29,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Int32
@@ -62,7 +69,7 @@ NODE_PARAMETERS: dict[str, tuple[Any, str]] = {
     "base_frame": ("panda_link0", "the sim's world frame = the robot base (ground truth, plans)"),
     "camera_frame": ("camera_optical_frame", "frame_id of the images and camera_info"),
     "publish_period_s": (0.2, "render and publish this often"),
-    "publish_clock": (False, "publish the sim time on /clock and stamp everything with it"),
+    "publish_clock": (False, "publish the sim time on /clock and stamp with it (always, with use_sim_time)"),
     "clock_period_s": (0.02, "/clock period (with publish_clock)"),
 }
 
@@ -98,7 +105,8 @@ class SimBridgeNode(Node):
             self.get_logger().fatal(f"cannot start the simulator: {exc}")
             raise
         self.base_frame, self.camera_frame = str(p["base_frame"]), str(p["camera_frame"])
-        self.publish_clock = bool(p["publish_clock"])
+        # On sim time, the simulator is the clock: nothing else would publish one.
+        self.publish_clock = bool(p["publish_clock"]) or bool(self.get_parameter("use_sim_time").value)
         self.publish_period_s, self.clock_period_s = float(p["publish_period_s"]), float(p["clock_period_s"])
         self._last_advance, self._owed_s = time.monotonic(), 0.0
         self._last_error, self._last_error_t = "", 0.0
@@ -200,8 +208,7 @@ class SimBridgeNode(Node):
         self._advance()
         result = self.sim.execute(plan)
         self._restart_clock()
-        self._publish_clock()
-        self._publish_frame()  # the outcome, at once
+        self._guarded("sim", self._publish_clock, self._publish_frame)  # the outcome, at once
         if result.success:
             x, y = result.final_xyz[:2]
             where = f"({x:.3f}, {y:.3f}) in {result.wall_time_s:.1f} s"
@@ -249,21 +256,23 @@ class SimBridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    # Our own SIGINT/SIGTERM handling: with rclpy's, a SIGTERM now and then left the executor waiting.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = None
     try:
         node = SimBridgeNode()
         # The sim has its own thread; the executor only takes plans and resets.
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except RoboSpatialError:  # bad parameters: already logged as one line by the node
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
-    except Exception:
-        if rclpy.ok():
-            raise  # a real failure; otherwise a signal shut the context down mid-spin
     finally:
         if node is not None:
             node.destroy_node()
