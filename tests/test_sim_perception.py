@@ -99,6 +99,8 @@ def test_demo_failures_name_their_stage(command, stage):
 
 
 def test_demo_command_line(tmp_path, capsys):
-    assert main(["demo", "put the can to the right of the bowl", "--direct", "--seed", "0", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["demo", "put the can to the right of the bowl", "--direct", "--seed", "0", "--out", str(tmp_path)]) == 0
+    )
     assert "SUCCESS" in capsys.readouterr().out
     assert json.loads((tmp_path / "report.json").read_text())["parsed"]["relation"] == "right"
