@@ -56,38 +56,6 @@ def rendering():
     return render(random_tabletop(np.random.default_rng(1)), noise_at_1m_m=0.002, seed=1)
 
 
-# DESIGN.md section 5: with Fast DDS's default transports, multi-megabyte frames stall ~3 s (a
-# lost fragment waits for the next heartbeat) on a good share of frames. A 32 MB shared-memory
-# segment delivers them at once. Used unless the environment already names a profile.
-LARGE_DATA_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<profiles xmlns="http://www.eprosima.com">
-  <transport_descriptors>
-    <transport_descriptor><transport_id>shm_32mb</transport_id><type>SHM</type>
-      <segment_size>33554432</segment_size></transport_descriptor>
-    <transport_descriptor><transport_id>udp_localhost</transport_id><type>UDPv4</type>
-      <interfaceWhiteList><address>127.0.0.1</address></interfaceWhiteList></transport_descriptor>
-  </transport_descriptors>
-  <participant profile_name="robospatial_large_data" is_default_profile="true">
-    <rtps><userTransports><transport_id>shm_32mb</transport_id><transport_id>udp_localhost</transport_id>
-      </userTransports><useBuiltinTransports>false</useBuiltinTransports></rtps>
-  </participant>
-</profiles>
-"""
-
-
-@pytest.fixture(scope="module")
-def large_data_dds(tmp_path_factory):
-    key = "FASTDDS_DEFAULT_PROFILES_FILE"
-    if os.environ.get(key):
-        yield
-        return
-    path = tmp_path_factory.mktemp("dds") / "large_data.xml"
-    path.write_text(LARGE_DATA_PROFILE)
-    os.environ[key] = str(path)
-    yield
-    del os.environ[key]
-
-
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory, large_data_dds):
     cam = default_camera()

@@ -47,35 +47,6 @@ DOMAIN = fresh_domain_id()
 CONFIG = TabletopConfig(seed=0)
 CLOCK_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
-# See tests/test_ros_perception.py: multi-megabyte frames need a large shared-memory segment.
-LARGE_DATA_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<profiles xmlns="http://www.eprosima.com">
-  <transport_descriptors>
-    <transport_descriptor><transport_id>shm_32mb</transport_id><type>SHM</type>
-      <segment_size>33554432</segment_size></transport_descriptor>
-    <transport_descriptor><transport_id>udp_localhost</transport_id><type>UDPv4</type>
-      <interfaceWhiteList><address>127.0.0.1</address></interfaceWhiteList></transport_descriptor>
-  </transport_descriptors>
-  <participant profile_name="robospatial_large_data" is_default_profile="true">
-    <rtps><userTransports><transport_id>shm_32mb</transport_id><transport_id>udp_localhost</transport_id>
-      </userTransports><useBuiltinTransports>false</useBuiltinTransports></rtps>
-  </participant>
-</profiles>
-"""
-
-
-@pytest.fixture(scope="module")
-def large_data_dds(tmp_path_factory):
-    key = "FASTDDS_DEFAULT_PROFILES_FILE"
-    if os.environ.get(key):
-        yield
-        return
-    path = tmp_path_factory.mktemp("dds") / "large_data.xml"
-    path.write_text(LARGE_DATA_PROFILE)
-    os.environ[key] = str(path)
-    yield
-    del os.environ[key]
-
 
 @pytest.fixture(scope="module")
 def sim(large_data_dds):
