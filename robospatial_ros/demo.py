@@ -40,14 +40,14 @@ def _short(answer: Answer, width: int = 60) -> str:
 
 
 def run_scene_demo(scene_path: str | Path, config: SpatialConfig, out_dir: Path) -> dict:
-    """Answer DEMO_QUESTIONS and PICTURED_QUESTION; write topdown.png, camera.png, report.json."""
+    """Answer DEMO_QUESTIONS and PICTURED_QUESTION; write topdown.png (plan and camera view) and report.json."""
     scene = load_scene(scene_path)
     reasoner = GeometricReasoner(config)
     view = SceneView(scene, config)
     rows, results = [], []
     for question in (*DEMO_QUESTIONS, PICTURED_QUESTION):
         start = time.perf_counter()
-        answer = reasoner.ask(scene, question)
+        answer = reasoner.answer(view, parse_question(question, scene.names))
         elapsed_ms = (time.perf_counter() - start) * 1e3
         q = answer.query
         rows.append((q.type.value, q.frame.value, q.relation.value, q.target or "-", q.reference, _short(answer)))
@@ -59,7 +59,7 @@ def run_scene_demo(scene_path: str | Path, config: SpatialConfig, out_dir: Path)
     for r in (header, tuple("-" * w for w in widths), *rows):
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
 
-    pictured = reasoner.answer(view, parse_question(PICTURED_QUESTION, scene.names))
+    pictured = answer  # the last question asked is PICTURED_QUESTION
     ref = scene.get(pictured.query.reference)
     grid = grid_for(view, frame_exclude(ref), view.support_of(ref))
     top = topdown_image(view, pictured, grid)

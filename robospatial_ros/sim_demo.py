@@ -29,7 +29,7 @@ from robospatial_ros.core.planning.pick_place import (
 )
 from robospatial_ros.core.questions import Query
 from robospatial_ros.core.reasoner import Answer, GeometricReasoner
-from robospatial_ros.core.scene import Scene, SceneObject
+from robospatial_ros.core.scene import Scene
 from robospatial_ros.core.sim.tabletop import SimFrame, TabletopConfig, TabletopSim
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
@@ -166,9 +166,7 @@ def _check(ep: Episode, cmd: PlacementCommand, reasoner: GeometricReasoner, spat
             raise _fail("check", exc) from None
         # The same question on the simulator's exact boxes. Perceived objects have no known front
         # (the object frame faces the camera), so the true objects get the same assumption.
-        truth = ep.frames["after"].scene
-        faceless = [SceneObject(o.name, o.box, None, o.category) for o in truth.objects]
-        truth = Scene(tuple(faceless), truth.camera, truth.base_to_world)
+        truth = ep.frames["after"].scene.with_unknown_facings()
         ep.check_ground_truth = bool(reasoner.answer(SceneView(truth, spatial), query).yes)
     if not ep.check.yes:
         raise _fail("check", f"after execution the answer to {query.text!r} is No")

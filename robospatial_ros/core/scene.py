@@ -98,6 +98,12 @@ class Scene:
         ]
         return Scene(tuple(objects), self.camera.transformed(T), T @ self.base_to_world)
 
+    def with_unknown_facings(self) -> Scene:
+        """The same scene with every object's front unknown, as perception reports objects
+        (so a ground-truth scene answers object-frame questions the way a perceived one does)."""
+        objects = tuple(SceneObject(o.name, o.box, None, o.category, o.score) for o in self.objects)
+        return Scene(objects, self.camera, self.base_to_world)
+
     def support_of(self, obj: SceneObject, tolerance_m: float = 0.03) -> SceneObject | None:
         """The object `obj` stands on: top within `tolerance_m` of obj's bottom, under obj's centre.
 

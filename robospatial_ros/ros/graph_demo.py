@@ -21,7 +21,6 @@ from std_msgs.msg import String
 from robospatial_ros.core.commands import PlacementCommand
 from robospatial_ros.core.configio import to_mapping
 from robospatial_ros.core.reasoner import GeometricReasoner
-from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
@@ -101,7 +100,7 @@ def run_graph_demo(command: str, seed: int, spatial: SpatialConfig, out_dir: Pat
     except DemoFailed as exc:
         report["failure"] = str(exc)
     finally:
-        runner.executor.remove_node(client)
+        runner.remove(client)
         client.destroy_node()
         stop_graph(context, runner)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -187,8 +186,7 @@ def _ground_truth_answer(client: DemoClient, question: Any, spatial: SpatialConf
     """The check on the simulator's exact boxes, fronts unknown as for perceived objects."""
     if not client.truth:
         return "unknown"
-    truth = conv.scene_from_msg(client.truth[-1])
-    truth = Scene(tuple(SceneObject(o.name, o.box, None, o.category) for o in truth.objects), truth.camera)
+    truth = conv.scene_from_msg(client.truth[-1]).with_unknown_facings()
     return GeometricReasoner(spatial).answer(SceneView(truth, spatial), question).text
 
 

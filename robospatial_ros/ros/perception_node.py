@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import signal
 import threading
 import time
 import traceback
@@ -22,12 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
@@ -45,6 +41,7 @@ from robospatial_ros.ros.common import (
     RELIABLE,
     SENSOR,
     StatusReporter,
+    run_node,
 )
 from robospatial_ros.ros.conversions import (
     MessageError,
@@ -374,30 +371,7 @@ def _pose(position: Any, orientation_xyzw: Any) -> np.ndarray:
 
 
 def main(args: list[str] | None = None) -> int:
-    # Our own SIGINT/SIGTERM handling: with rclpy's, a SIGTERM now and then left the executor waiting.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    node = None
-    try:
-        node = PerceptionNode()
-        # rclpy's MultiThreadedExecutor costs more than it gains here (measured: 10 Hz vs 30 Hz at
-        # 640x480); a single thread still drops stale frames: inputs are taken before the processing.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except ConfigError:  # already logged as one line by the node
-        return 2
-    except ExternalShutdownException:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(PerceptionNode, args)
 
 
 if __name__ == "__main__":

@@ -16,20 +16,16 @@ on /robospatial/status and the bridge keeps serving.
 from __future__ import annotations
 
 import queue
-import signal
 import threading
 import time
 import traceback
 from typing import Any
 
-import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Int32
@@ -47,6 +43,7 @@ from robospatial_ros.ros.common import (
     RELIABLE,
     SENSOR,
     StatusReporter,
+    run_node,
 )
 from robospatial_ros.ros.conversions import (
     MessageError,
@@ -256,29 +253,7 @@ class SimBridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    # Our own SIGINT/SIGTERM handling: with rclpy's, a SIGTERM now and then left the executor waiting.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    node = None
-    try:
-        node = SimBridgeNode()
-        # The sim has its own thread; the executor only takes plans and resets.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except RoboSpatialError:  # bad parameters: already logged as one line by the node
-        return 2
-    except ExternalShutdownException:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(SimBridgeNode, args)
 
 
 if __name__ == "__main__":
