@@ -34,10 +34,10 @@ $(STAMP_DEPS): setup.py requirements/*.txt Makefile
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/ros.txt -r requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/ros.txt -r requirements/dev.txt -r requirements/ml.txt
 	# editable_mode=compat: a plain path entry, so the sources and the
 	# colcon-generated robospatial_ros.msg in site-packages merge into one package.
-	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e ".[perception,sim,realsense,dev]"
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e ".[perception,sim,realsense,vlm,train,dev]"
 	$(PY) tools/fix_ros_cmake.py $(VENV)
 	touch $@
 

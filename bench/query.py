@@ -24,6 +24,7 @@ from robospatial_ros.core.scene import Scene, load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import COMPATIBILITY_RELATIONS, CONTEXT_RELATIONS, Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.tables import format_table
 
 
 def _times_ms(fn: Callable[[int], object], repeats: int) -> list[float]:
@@ -94,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="robospatial bench query", description=__doc__)
     parser.add_argument("--repeats", type=int, default=200, help="timed queries per row")
     args = parser.parse_args(argv)
-    rows = [("benchmark", "median ms", "p90 ms", "target", ""), *run(args.repeats)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for k, r in enumerate(rows):
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+    print(format_table([("benchmark", "median ms", "p90 ms", "target", ""), *run(args.repeats)]))
     return 0
 
 

@@ -3,7 +3,10 @@
     robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
     robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--out DIR]
     robospatial bringup [--sim] [--params FILE]
-    robospatial bench query|perception|sim|ros
+    robospatial bench query|perception|sim|ros|vlm|datagen|train
+    robospatial datagen robospatial|sat|ssrl|mix ...
+    robospatial train sft|grpo|curriculum --config FILE [--set KEY=VALUE]
+    robospatial eval --data DIR (--backend NAME | --predictions FILE.jsonl) [--limit N]
 
 Bad input (missing or unreadable file, bad JSON, unknown object, unsupported question,
 bad config) exits with code 2 and one line on stderr.
@@ -164,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     bringup.add_argument("--use-sim-time", action="store_true")
     bringup.add_argument("--params", action="append", default=[], metavar="FILE", help="extra ROS params file")
     bringup.set_defaults(func=cmd_bringup)
+
+    from robospatial_ros.datagen_cli import add_datagen_parser
+    from robospatial_ros.eval_cli import add_eval_parser
+    from robospatial_ros.train_cli import add_train_parser
+
+    add_datagen_parser(sub)
+    add_eval_parser(sub)
+    add_train_parser(sub)
 
     bench = sub.add_parser("bench", help="run a benchmark from bench/ and print its table")
     bench.add_argument("name", help="benchmark name, e.g. query")

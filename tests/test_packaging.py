@@ -7,10 +7,11 @@ import numpy as np
 
 BLOCK_ROS = """
 import importlib.abc, pkgutil, sys
+BLOCKED = {"rclpy", "rosidl_runtime_py", "tf2_ros", "moveit", "geometry_msgs", "std_msgs"} | set(sys.argv[1:])
 
 class NoRos(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"rclpy", "rosidl_runtime_py", "tf2_ros", "moveit", "geometry_msgs", "std_msgs"}:
+        if name.split(".")[0] in BLOCKED:
             raise ImportError(f"blocked: {name}")
         return None
 
@@ -28,6 +29,13 @@ def test_core_imports_without_ros():
     out = subprocess.run([sys.executable, "-c", BLOCK_ROS], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 10  # every core module was imported
+
+
+def test_core_imports_without_the_heavy_optional_dependencies():
+    """torch, transformers, peft, trl, datasets, mujoco and pyrealsense2 load only when used."""
+    heavy = ["torch", "transformers", "peft", "trl", "datasets", "accelerate", "mujoco", "pyrealsense2", "PIL"]
+    out = subprocess.run([sys.executable, "-c", BLOCK_ROS, *heavy], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 def test_generated_messages_round_trip_through_dds_serialization():

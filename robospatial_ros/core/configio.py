@@ -54,6 +54,21 @@ def check_field_types(config: Any) -> None:
         _check_value(f.name, getattr(config, f.name), hints[f.name])
 
 
+def validate_fields(config: Any, label: str = "") -> None:
+    """The `__post_init__` of a frozen config: YAML/Python lists become tuples, then check_field_types.
+
+    Raises ConfigError (prefixed with `label`) naming the bad field.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, list):
+            object.__setattr__(config, f.name, tuple(value))
+    try:
+        check_field_types(config)
+    except ValueError as exc:
+        raise ConfigError(f"{label}: {exc}" if label else str(exc)) from None
+
+
 @functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)  # slow (evaluates annotations): once per class
@@ -89,14 +104,38 @@ def _coerce(value: Any, annotation: Any) -> Any:
     return value
 
 
+def _nest_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """{"hf.model_path": x} -> {"hf": {"model_path": x}} (CLI overrides of nested configs)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        head, dot, rest = str(key).partition(".")
+        if not dot:
+            out[key] = value
+            continue
+        inner = out.setdefault(head, {})
+        if not isinstance(inner, dict):
+            raise ConfigError(f"{head!r} is set both as a whole and as {key!r}")
+        inner[rest] = value
+    return out
+
+
 def from_mapping(cls: type[C], values: Mapping[str, Any], source: str = "config") -> C:
-    """Build `cls` from a mapping; unknown keys raise ConfigError."""
+    """Build `cls` from a mapping; unknown keys raise ConfigError.
+
+    A field whose type is itself a config dataclass takes a nested mapping (YAML) or dotted
+    keys (`hf.model_path`, from `--set`), merged over that field's defaults.
+    """
+    values = _nest_dotted(values)
     names = field_names(cls)
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
     hints = _type_hints(cls)
-    kwargs = {k: _coerce(v, hints[k]) for k, v in values.items()}
+    kwargs = {}
+    for k, v in values.items():
+        if dataclasses.is_dataclass(hints[k]) and isinstance(v, Mapping):
+            v = from_mapping(hints[k], v, source=f"{source}: {k}")
+        kwargs[k] = _coerce(v, hints[k])
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -118,5 +157,7 @@ def to_mapping(config: Any) -> dict[str, Any]:
     out = {}
     for name in field_names(type(config)):
         value = getattr(config, name)
+        if dataclasses.is_dataclass(value):
+            value = to_mapping(value)
         out[name] = list(value) if isinstance(value, tuple) else value
     return out

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from itertools import permutations
 
@@ -55,8 +55,10 @@ def _query(kind: QueryType, frame: Frame, rel: Relation, b: SceneObject, a: Scen
     return Query(kind, frame, rel, b.name, None if a is None else a.name, text)
 
 
-def _configuration(view: SceneView, reasoner: GeometricReasoner, a: SceneObject, b: SceneObject) -> Iterator[QAItem]:
-    for frame in FRAMES:
+def _configuration(
+    view: SceneView, reasoner: GeometricReasoner, a: SceneObject, b: SceneObject, frames: tuple[Frame, ...]
+) -> Iterator[QAItem]:
+    for frame in frames:
         holds = configuration(view, a, b, frame)
         for first, second in AXES:
             true_rel = first if first in holds else second if second in holds else None
@@ -67,15 +69,19 @@ def _configuration(view: SceneView, reasoner: GeometricReasoner, a: SceneObject,
                 yield QAItem(q.text, reasoner.answer(view, q))
 
 
-def _compatibility(view: SceneView, reasoner: GeometricReasoner, a: SceneObject, b: SceneObject) -> Iterator[QAItem]:
-    for frame in (Frame.OBJECT, Frame.EGO, Frame.WORLD):
+def _compatibility(
+    view: SceneView, reasoner: GeometricReasoner, a: SceneObject, b: SceneObject, frames: tuple[Frame, ...]
+) -> Iterator[QAItem]:
+    for frame in frames:
         for rel in COMPATIBILITY_RELATIONS[frame]:
             q = _query(QueryType.COMPATIBILITY, frame, rel, b, a)
             yield QAItem(q.text, reasoner.answer(view, q))
 
 
-def _context(view: SceneView, reasoner: GeometricReasoner, b: SceneObject) -> Iterator[QAItem]:
-    for frame in (Frame.OBJECT, Frame.EGO, Frame.WORLD):
+def _context(
+    view: SceneView, reasoner: GeometricReasoner, b: SceneObject, frames: tuple[Frame, ...]
+) -> Iterator[QAItem]:
+    for frame in frames:
         for rel in CONTEXT_RELATIONS:
             q = _query(QueryType.CONTEXT, frame, rel, b, None)
             answer = reasoner.answer(view, q)
@@ -83,14 +89,30 @@ def _context(view: SceneView, reasoner: GeometricReasoner, b: SceneObject) -> It
                 yield QAItem(q.text, answer)
 
 
-def scene_questions(view: SceneView, reasoner: GeometricReasoner | None = None) -> list[QAItem]:
-    """All configuration, compatibility and context questions of a scene, answered."""
+def scene_questions(
+    view: SceneView,
+    reasoner: GeometricReasoner | None = None,
+    types: Collection[QueryType] | None = None,
+    frames: Collection[Frame] | None = None,
+) -> list[QAItem]:
+    """All configuration, compatibility and context questions of a scene, answered.
+
+    `types` / `frames`: only these (default all); the others are never computed.
+    """
     reasoner = reasoner or GeometricReasoner(view.config)
+    wanted = set(QueryType) if types is None else {QueryType(t) for t in types}
+    chosen = set(FRAMES) if frames is None else {Frame(f) for f in frames}
     objects = unique_objects(view)
     items: list[QAItem] = []
+    config_frames = tuple(f for f in FRAMES if f in chosen)
+    # Compatibility and context keep their own frame order (object, ego, world), as before.
+    other_frames = tuple(f for f in (Frame.OBJECT, Frame.EGO, Frame.WORLD) if f in chosen)
     for a, b in permutations(objects, 2):
-        items += _configuration(view, reasoner, a, b)
-        items += _compatibility(view, reasoner, a, b)
-    for b in objects:
-        items += _context(view, reasoner, b)
+        if QueryType.CONFIGURATION in wanted:
+            items += _configuration(view, reasoner, a, b, config_frames)
+        if QueryType.COMPATIBILITY in wanted:
+            items += _compatibility(view, reasoner, a, b, other_frames)
+    if QueryType.CONTEXT in wanted:
+        for b in objects:
+            items += _context(view, reasoner, b, other_frames)
     return items

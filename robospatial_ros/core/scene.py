@@ -207,6 +207,11 @@ def scene_from_dict(data: Any) -> Scene:
 
 def load_scene(path: str | Path) -> Scene:
     """Read a scene JSON file; SceneError (one line) when missing or malformed."""
+    return scene_from_dict(read_scene_json(path))
+
+
+def read_scene_json(path: str | Path) -> Any:
+    """The parsed JSON of a scene file; SceneError (one line) when missing or not JSON."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -216,7 +221,7 @@ def load_scene(path: str | Path) -> Scene:
         raise SceneError(f"scene path is a directory, not a file: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SceneError(f"scene file {path} is not valid JSON: {exc}") from None
-    return scene_from_dict(data)
+    return data
 
 
 def box_to_9dof(box: OrientedBox) -> list[float]:

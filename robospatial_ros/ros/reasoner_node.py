@@ -8,91 +8,66 @@ the caller's id for a query): success with the answer, or success false and a on
 A placement command also publishes the chosen spot as a PoseStamped on /robospatial/placement
 (position: where the object's bottom centre goes; orientation: its turn about z) and RViz markers.
 
-Answers come from a backend (`backend` parameter): "geometric" (the spatial core, no weights) is
-the only one so far; model-based backends register in BACKENDS.
+Answers come from a backend (`backend` parameter, core.vlm.backends): "geometric" (the spatial
+core, no weights, the default), "hf" (a local transformers VLM), "openai" (an OpenAI-compatible
+endpoint), "hybrid" (the VLM grounds names to boxes, perception lifts them, the core answers) or
+"verify" (VLM points checked against the occupancy map). Model settings are the `vlm.*`
+parameters (VLMBackendConfig). Model-based backends also subscribe to the camera (colour,
+aligned depth, camera_info) and answer from the latest frame.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from robospatial_ros.core.commands import CommandError, PlacementCommand, parse_command
-from robospatial_ros.core.errors import ConfigError, QuestionError, RoboSpatialError
-from robospatial_ros.core.placement import Placement, choose_placement
+from robospatial_ros.core.errors import QuestionError, RoboSpatialError
+from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
 from robospatial_ros.core.questions import Query, parse_question, split_frame_phrase
-from robospatial_ros.core.reasoner import Answer, GeometricReasoner
+from robospatial_ros.core.reasoner import Answer
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import QueryType
 from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.core.vlm.backends import VLMBackendConfig, make_backend
 from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer, SpatialQuery
 from robospatial_ros.ros.common import (
     ANSWER_TOPIC,
+    CAMERA_INFO_TOPIC,
+    COLOR_TOPIC,
     COMMAND_TOPIC,
+    DEPTH_TOPIC,
     LATCHED,
     MARKERS_TOPIC,
     OBJECTS_TOPIC,
     PLACEMENT_TOPIC,
     QUERY_TOPIC,
     RELIABLE,
+    SENSOR,
     StatusReporter,
     run_node,
 )
 from robospatial_ros.ros.conversions import (
     answer_markers,
     answer_to_msg,
+    color_from_msg,
+    depth_from_msg,
     error_answer_msg,
+    intrinsics_from_msg,
     point_to_pose_stamped,
     query_from_msg,
     scene_from_msg,
 )
 from robospatial_ros.ros.params import declare_config, read_config
-
-Allowed = Callable[[np.ndarray], np.ndarray]
-
-
-# --- backends ---------------------------------------------------------------------------------------
-
-
-class ReasonerBackend(Protocol):
-    """What the node needs from a reasoning backend (the VLM backends implement the same two calls)."""
-
-    name: str
-
-    def answer(self, view: SceneView, query: Query) -> Answer:
-        """Answer a parsed question on the prepared scene; RoboSpatialError on bad input."""
-        ...
-
-    def place(self, view: SceneView, command: PlacementCommand, allowed: Allowed | None) -> Placement:
-        """Where the command's target goes (`allowed`: (N, 3) points -> (N,) bool); PlacementError if nowhere."""
-        ...
-
-
-class GeometricBackend:
-    name = "geometric"
-
-    def __init__(self, spatial: SpatialConfig):
-        self.reasoner = GeometricReasoner(spatial)
-
-    def answer(self, view: SceneView, query: Query) -> Answer:
-        return self.reasoner.answer(view, query)
-
-    def place(self, view: SceneView, command: PlacementCommand, allowed: Allowed | None) -> Placement:
-        return choose_placement(view, command, allowed=allowed)
-
-
-# name -> factory(spatial config); a factory may raise RoboSpatialError (missing weights, ...).
-BACKENDS: dict[str, Callable[[SpatialConfig], ReasonerBackend]] = {"geometric": GeometricBackend}
-
 
 # --- commands and questions -------------------------------------------------------------------------
 
@@ -132,11 +107,12 @@ class ReasonerNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__("reasoner", **kwargs)
         self.status = StatusReporter(self)
-        self.declare_parameter("backend", "geometric")  # one of BACKENDS
+        self.declare_parameter("backend", "geometric")  # geometric | hf | openai | hybrid | verify
         self.declare_parameter("base_frame", "panda_link0")  # the robot base; objects without a frame_id are in it
         self.declare_parameter("check_reach", True)  # placements only within the arm's reach (planning.*)
         declare_config(self, SpatialConfig(), "spatial.")
         declare_config(self, PickPlaceConfig(), "planning.")
+        declare_config(self, VLMBackendConfig(), "vlm.")
         try:
             self._configure()
         except RoboSpatialError as exc:
@@ -151,17 +127,20 @@ class ReasonerNode(Node):
         self._objects_sub = self.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, self._on_objects, LATCHED)
         self.create_subscription(String, COMMAND_TOPIC, self._on_command, RELIABLE)
         self.create_subscription(SpatialQuery, QUERY_TOPIC, self._on_query, RELIABLE)
+        self._camera: dict[str, Any] = {}  # latest "color", "depth" (array, scale), "K": what VLMs look at
+        if self.backend.name != "geometric":
+            self.create_subscription(Image, COLOR_TOPIC, functools.partial(self._on_camera, "color"), SENSOR)
+            self.create_subscription(Image, DEPTH_TOPIC, functools.partial(self._on_camera, "depth"), SENSOR)
+            self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, functools.partial(self._on_camera, "K"), SENSOR)
         self.status.ok("ready", f"backend {self.backend.name}, waiting for objects on {self._objects_sub.topic_name}")
 
     def _configure(self) -> None:
         name = str(self.get_parameter("backend").value)
-        if name not in BACKENDS:
-            raise ConfigError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
         self.base_frame = str(self.get_parameter("base_frame").value)
         self.check_reach = bool(self.get_parameter("check_reach").value)
         self.spatial = read_config(self, SpatialConfig, "spatial.")
         self.planning = read_config(self, PickPlaceConfig, "planning.")
-        self.backend = BACKENDS[name](self.spatial)
+        self.backend = make_backend(name, self.spatial, read_config(self, VLMBackendConfig, "vlm."))
 
     # --- inputs ---
 
@@ -178,6 +157,21 @@ class ReasonerNode(Node):
         self._view, self._frame = view, msg.header.frame_id or self.base_frame
         if first:
             self.status.ok("objects", f"{len(view.scene.objects)} objects in frame {self._frame}")
+
+    def _on_camera(self, key: str, msg: Image | CameraInfo) -> None:
+        convert = {"color": color_from_msg, "depth": depth_from_msg, "K": intrinsics_from_msg}[key]
+        try:
+            self._camera[key] = convert(msg)
+        except RoboSpatialError as exc:
+            self.status.warn("camera", f"ignored a {key} message: {exc}")
+
+    def _camera_frame(self, view: SceneView) -> RGBDFrame | None:
+        """The latest camera frame, posed where the objects message says the camera is; None before one."""
+        if not all(k in self._camera for k in ("color", "depth", "K")):
+            return None
+        depth, scale = self._camera["depth"]
+        pose = view.scene.camera.camera_to_world
+        return RGBDFrame(self._camera["color"], depth, self._camera["K"], pose, scale)
 
     def _on_command(self, msg: String) -> None:
         self._commands += 1
@@ -203,7 +197,7 @@ class ReasonerNode(Node):
             if isinstance(parsed, PlacementCommand):
                 out, markers, pose = self._place(view, parsed, text, qid, stamp)
             else:
-                answer = self.backend.answer(view, parsed)
+                answer = self.backend.answer(view, parsed, self._camera_frame(view))
                 out = answer_to_msg(answer, qid)
                 label = f"{_short(text, 60)} -> {_short(answer.text, 40)}"
                 markers = answer_markers(answer.points_3d, None, label, self._frame, stamp)
@@ -231,7 +225,7 @@ class ReasonerNode(Node):
             allowed = functools.partial(in_reach, config=self.planning)
         elif self.check_reach:
             notes.append(f"reach not checked: the objects are in {self._frame!r}, not the base {self.base_frame!r}")
-        placement = self.backend.place(view, cmd, allowed)
+        placement = self.backend.place(view, cmd, allowed, self._camera_frame(view))
         cands = np.asarray(placement.candidates_xyz, dtype=float).reshape(-1, 3)[: self.spatial.max_context_points]
         uv, depth = view.scene.camera.project(cands)
         seen = np.isfinite(uv).all(axis=1) & (depth > 0)

@@ -20,7 +20,7 @@ from robospatial_ros.core.geometry import points_in_convex_polygon, polygon_area
 from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.context import Candidates, candidates, side_mask
 from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
-from robospatial_ros.core.spatial.types import Frame, Relation
+from robospatial_ros.core.spatial.types import PLANAR, Frame, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
 
@@ -104,26 +104,45 @@ def _correlate(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return cv2.filter2D(mask.astype(np.float32), -1, kernel.astype(np.float32), borderType=cv2.BORDER_CONSTANT)
 
 
+@dataclass(frozen=True)
+class _Kernels:
+    """A footprint's cells and its buffer ring as correlation kernels (depend on the shape and the
+    cell size only, so one object's kernels serve every grid it is tested on)."""
+
+    shape: np.ndarray  # (K, 2) the footprint about its centroid, world x/y, metres
+    stencil: np.ndarray  # (2r+1, 2c+1) uint8
+    ring: np.ndarray | None  # (2r+1+2b, 2c+1+2b) uint8, None without a buffer
+
+
+def _kernels(grid: OccupancyGrid, shape: np.ndarray, buffer_cells: int) -> _Kernels:
+    stencil = _stencil(grid, shape)
+    ring = None
+    if buffer_cells > 0:
+        padded = np.pad(stencil, buffer_cells)
+        ring = cv2.dilate(padded, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)) & (1 - padded)
+    return _Kernels(shape, stencil, ring)
+
+
 def fit_map(
     grid: OccupancyGrid, shape: np.ndarray, angle_deg: float, buffer_cells: int, buffer_ratio: float
 ) -> _FitMap:
     """Evaluate the fit rule for a (K, 2) footprint (about its centroid) at every cell of the grid."""
-    stencil = _stencil(grid, shape)
-    n_inside = int(stencil.sum())
+    return _fit_map(grid, _kernels(grid, shape, buffer_cells), angle_deg, buffer_ratio)
+
+
+def _fit_map(grid: OccupancyGrid, kernels: _Kernels, angle_deg: float, buffer_ratio: float) -> _FitMap:
     ny, nx = grid.shape
-    if n_inside == 0:  # the footprint covers no cell centre at this resolution: it never fits
+    if not kernels.stencil.any():  # the footprint covers no cell centre at this resolution: it never fits
         return _FitMap(np.zeros((ny, nx), bool), angle_deg)
-    blocked_under = _correlate(~grid.free, stencil) > 0.5
+    blocked_under = _correlate(~grid.free, kernels.stencil) > 0.5
     fits = ~blocked_under
-    if buffer_cells > 0:
-        padded = np.pad(stencil, buffer_cells)
-        ring = cv2.dilate(padded, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)) & (1 - padded)
-        n_ring = _correlate(np.ones(grid.shape, bool), ring)  # ring cells that lie in the grid
-        share = _correlate(grid.occupied, ring) / np.maximum(n_ring, 1.0)
+    if kernels.ring is not None:
+        n_ring = _correlate(np.ones(grid.shape, bool), kernels.ring)  # ring cells that lie in the grid
+        share = _correlate(grid.occupied, kernels.ring) / np.maximum(n_ring, 1.0)
         fits &= share < buffer_ratio
     # The footprint's bounding box must lie within the grid's cell centres.
     res = grid.resolution_m
-    lo, hi = shape.min(axis=0), shape.max(axis=0)
+    lo, hi = kernels.shape.min(axis=0), kernels.shape.max(axis=0)
     xs = grid.x0 + (np.arange(nx) + 0.5) * res
     ys = grid.y0 + (np.arange(ny) + 0.5) * res
     ok_x = (xs + lo[0] >= xs[0] - 1e-9) & (xs + hi[0] <= xs[-1] + 1e-9)
@@ -131,18 +150,30 @@ def fit_map(
     return _FitMap(fits & ok_y[:, None] & ok_x[None, :], angle_deg)
 
 
-def _fit_maps(view: SceneView, a: SceneObject, support: SceneObject | None) -> list[_FitMap]:
-    """Cached per (A, support): one map per configured rotation, on the grid without A."""
-    key = ("fit-maps", a.name, None if support is None else support.name)
+def _footprint_kernels(view: SceneView, a: SceneObject, grid: OccupancyGrid) -> list[_Kernels]:
+    """A's kernels at each configured rotation, cached per object."""
+    key = ("fit-kernels", a.name)
     if key not in view.cache:
         cfg = view.config
         fp = view.view(a).footprint
         local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
         buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
-        grid = grid_for(view, frozenset([a.name]), support)
         view.cache[key] = [
-            fit_map(grid, local @ rot_z(math.radians(angle))[:2, :2].T, angle, buffer_cells, cfg.buffer_ratio)
+            _kernels(grid, local @ rot_z(math.radians(angle))[:2, :2].T, buffer_cells)
             for angle in cfg.compatibility_angles_deg
+        ]
+    return view.cache[key]  # type: ignore[return-value]
+
+
+def _fit_maps(view: SceneView, a: SceneObject, support: SceneObject | None) -> list[_FitMap]:
+    """Cached per (A, support): one map per configured rotation, on the grid without A."""
+    key = ("fit-maps", a.name, None if support is None else support.name)
+    if key not in view.cache:
+        cfg = view.config
+        grid = grid_for(view, frozenset([a.name]), support)
+        kernels = _footprint_kernels(view, a, grid)
+        view.cache[key] = [
+            _fit_map(grid, k, angle, cfg.buffer_ratio) for k, angle in zip(kernels, cfg.compatibility_angles_deg)
         ]
     return view.cache[key]  # type: ignore[return-value]
 
@@ -154,26 +185,44 @@ def compatibility(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame,
         return view.cache[key]  # type: ignore[return-value]
     if relation is Relation.ON_TOP:
         fit = on_top(view, a, b) if frame is Frame.WORLD else Fit(False, reason="'on top' is asked in the world frame")
-    else:
-        fit = _fit_beside(view, a, b, frame, relation)
-    view.cache[key] = fit
-    return fit
+        view.cache[key] = fit
+        return fit
+    # Every side in every frame that tries the same candidates shares them and their fits: answer
+    # them together (a scene's questions ask them all).
+    physical = _is_physical(view, frame)
+    frames = [f for f in Frame if _is_physical(view, f) == physical]
+    for (f, rel), fit in _fits_beside(view, a, b, frames, physical).items():
+        view.cache[("compatibility", a.name, b.name, f, rel)] = fit
+    return view.cache[key]  # type: ignore[return-value]
 
 
-def _fit_beside(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, relation: Relation) -> Fit:
-    # Image-based frames try the points the camera sees (as the reference does); the robot
-    # base frame is a question about the world, so it tries every free point.
-    physical = frame is Frame.WORLD and view.config.world_heading == "base"
+def _is_physical(view: SceneView, frame: Frame) -> bool:
+    """Image-based frames try the points the camera sees (as the reference does); the robot base
+    frame is a question about the world, so it tries every free point."""
+    return frame is Frame.WORLD and view.config.world_heading == "base"
+
+
+def _fits_beside(
+    view: SceneView, a: SceneObject, b: SceneObject, frames: list[Frame], physical: bool
+) -> dict[tuple[Frame, Relation], Fit]:
+    """A's fit left, right, in front of and behind B in each of `frames` (all on one candidate set)."""
     cands, fits, angles = candidate_fits(view, a, b, in_image=not physical)
-    on_side = np.flatnonzero(side_mask(view, b, cands, frame, relation))
-    if len(on_side) == 0:
-        return Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
-    fitting = on_side[fits[on_side].any(axis=1)]
-    if len(fitting) == 0:
-        return Fit(False, reason=f"{a.name!r} does not fit {relation.value} of {b.name!r}")
-    best = fitting[0]  # candidates are ordered best first; the first rotation that fits there
-    angle = float(angles[np.argmax(fits[best])])
-    return Fit(True, cands.xyz[best, :2].copy(), float(cands.xyz[best, 2]), angle)
+    keys = [(f, rel) for f in frames for rel in PLANAR]
+    sides = np.stack([side_mask(view, b, cands, f, rel) for f, rel in keys]).reshape(len(keys), -1)  # (S, N)
+    fitting = sides & fits.any(axis=1)
+    any_side, any_fit = sides.any(axis=1).tolist(), fitting.any(axis=1).tolist()
+    if any(any_fit):  # the best candidate per side (ordered best first), and the first rotation fitting there
+        first = fitting.argmax(axis=1)
+        best_xyz, best_angle = cands.xyz[first], angles[fits[first].argmax(axis=1)].tolist()
+    out = {}
+    for k, (frame, relation) in enumerate(keys):
+        if not any_side[k]:
+            out[frame, relation] = Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
+        elif not any_fit[k]:
+            out[frame, relation] = Fit(False, reason=f"{a.name!r} does not fit {relation.value} of {b.name!r}")
+        else:
+            out[frame, relation] = Fit(True, best_xyz[k, :2].copy(), float(best_xyz[k, 2]), float(best_angle[k]))
+    return out
 
 
 def candidate_fits(

@@ -19,7 +19,7 @@ from robospatial_ros.core.geometry import invert_transform, points_in_convex_pol
 from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
 from robospatial_ros.core.spatial.types import Frame, Relation
-from robospatial_ros.core.spatial.view import ObjectView, SceneView
+from robospatial_ros.core.spatial.view import SceneView
 
 # Object-frame labels need the point this far beyond the reference's half extent (reference: 1e-4).
 OBJECT_MARGIN_M = 1e-4
@@ -46,7 +46,7 @@ def _clearance(free: np.ndarray, resolution_m: float, bounded: bool) -> np.ndarr
     """Distance in metres from each cell of a (rows, cols) window to the nearest non-free cell."""
     f = free.astype(np.uint8)
     if bounded:  # the support's edge is a real edge: pad with blocked cells
-        f = np.pad(f, 1)
+        f = cv2.copyMakeBorder(f, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     dist = cv2.distanceTransform(f, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return (dist[1:-1, 1:-1] if bounded else dist) * resolution_m
 
@@ -61,14 +61,15 @@ def candidates(
     key = ("candidates", ref.name, round(threshold_m, 9), exclude, in_image)
     if key in view.cache:
         return view.cache[key]  # type: ignore[return-value]
-    support = view.support_of(ref)
-    grid = grid_for(view, exclude, support)
-    rv = view.view(ref)
+    grid = grid_for(view, exclude, view.support_of(ref))
     # Only cells within the threshold of the footprint matter: work in that window.
-    rows, cols, _ = grid.polygon_cells(_grown_box(rv.footprint, threshold_m + grid.resolution_m))
-    centers = grid.centers()[rows, cols]  # (R, C, 2)
-    dist = rv.distance_to_footprint(centers.reshape(-1, 2)).reshape(centers.shape[:2])
-    free = grid.free[rows, cols] & (dist > 1e-9)  # cells on the footprint edge belong to it
+    lo, hi = _footprint_box(view, ref, threshold_m + grid.resolution_m)
+    rows, cols = grid.window(lo, hi)
+    near = _near_cells(view, ref, grid, rows, cols)
+    win = (slice(rows.start - near.rows.start, rows.stop - near.rows.start),
+           slice(cols.start - near.cols.start, cols.stop - near.cols.start))  # fmt: skip
+    dist = near.dist[win]  # (R, C) metres to the footprint
+    free = grid.inside[rows, cols] & ~grid.occupied[rows, cols] & (dist > 1e-9)  # footprint edge cells belong to it
     # Clearance counts blocked cells outside the window too: pad the window by the threshold.
     clearance = _clearance(free, grid.resolution_m, bounded=True)
     keep = free & (dist <= threshold_m + 1e-9)
@@ -77,71 +78,145 @@ def candidates(
     # Keys rounded to a micrometre so float noise (a translated scene) cannot reorder ties.
     order = np.lexsort((np.round(dist[r, c], 6), -np.round(clearance[r, c], 6)))
     r, c = r[order], c[order]
-    xyz = np.column_stack([centers[r, c], np.full(len(r), rv.z_min)])
-    uv, depth = view.scene.camera.project(xyz)
-    result = Candidates(xyz, uv, depth, clearance[r, c], grid)
     if in_image:
-        result = result.take(np.flatnonzero((depth > MIN_DEPTH_M) & view.scene.camera.in_image(uv)))
+        seen = near.visible[win][r, c]
+        r, c = r[seen], c[seen]
+    centers = near.centers[win]
+    xyz = np.column_stack([centers[r, c], np.full(len(r), view.view(ref).z_min)])
+    result = Candidates(xyz, near.uv[win][r, c], near.depth[win][r, c], clearance[r, c], grid)
     view.cache[key] = result
     return result
 
 
-def _grown_box(polygon: np.ndarray, margin: float) -> np.ndarray:
-    lo, hi = polygon.min(axis=0) - margin, polygon.max(axis=0) + margin
-    return np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+@dataclass
+class _NearCells:
+    """Grid cells around a reference object and where they appear, shared by all its candidate sets
+    (the sets differ only in which objects block cells and how far they reach)."""
+
+    rows: slice
+    cols: slice
+    centers: np.ndarray  # (R, C, 2) cell centres, world x/y, metres
+    dist: np.ndarray  # (R, C) distance to the reference's footprint, metres
+    uv: np.ndarray  # (R, C, 2) pixels of the centres lifted to the reference's base height
+    depth: np.ndarray  # (R, C) their optical depth, metres
+    visible: np.ndarray  # (R, C) bool: in front of the camera and inside the image
+
+    def covers(self, rows: slice, cols: slice) -> bool:
+        return (self.rows.start <= rows.start and rows.stop <= self.rows.stop
+                and self.cols.start <= cols.start and cols.stop <= self.cols.stop)  # fmt: skip
 
 
-def occluded(view: SceneView, ref: SceneObject, uv: np.ndarray) -> np.ndarray:
-    """(N,) bool: pixels on the silhouette of an object other than the support (and ref, optionally)."""
+def _footprint_box(view: SceneView, ref: SceneObject, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    fp = view.view(ref).footprint
+    return fp.min(axis=0) - margin, fp.max(axis=0) + margin
+
+
+def _near_cells(view: SceneView, ref: SceneObject, grid: OccupancyGrid, rows: slice, cols: slice) -> _NearCells:
+    """Cells of the window `rows` x `cols` (or a larger one), cached per reference object.
+
+    Built once for the widest window a scene's questions ask (compatibility widens the threshold
+    by half of the largest objects' extents), rebuilt larger if a wider one is asked later.
+    """
+    key = ("near-cells", ref.name)
+    near: _NearCells | None = view.cache.get(key)  # type: ignore[assignment]
+    if near is not None and near.covers(rows, cols):
+        return near
+    cfg = view.config
+    widest = max(o.box.size[:2].max() for o in view.scene.objects)
+    margin = cfg.context_threshold_m + (widest + ref.box.size[:2].max()) / 2 + grid.resolution_m
+    big_rows, big_cols = grid.window(*_footprint_box(view, ref, margin))
+    rows = slice(min(rows.start, big_rows.start), max(rows.stop, big_rows.stop))
+    cols = slice(min(cols.start, big_cols.start), max(cols.stop, big_cols.stop))
+    rv = view.view(ref)
+    centers = grid.centers(rows, cols)  # (R, C, 2)
+    shape = centers.shape[:2]
+    dist = rv.distance_to_footprint(centers.reshape(-1, 2)).reshape(shape)
+    xyz = np.column_stack([centers.reshape(-1, 2), np.full(shape[0] * shape[1], rv.z_min)])
+    uv, depth = view.scene.camera.project(xyz)
+    visible = (depth > MIN_DEPTH_M) & view.scene.camera.in_image(uv)
+    near = _NearCells(rows, cols, centers, dist, uv.reshape(*shape, 2), depth.reshape(shape), visible.reshape(shape))
+    view.cache[key] = near
+    return near
+
+
+def occluders(view: SceneView, ref: SceneObject) -> list[SceneObject]:
+    """Objects whose silhouettes hide free space around `ref`: all in the image that rise above
+    its support's top, except the support (and ref itself unless `occlude_by_reference`)."""
     support = view.support_of(ref)
-    out = np.zeros(len(uv), dtype=bool)
     top = -np.inf if support is None else view.view(support).z_max
+    out = []
     for obj in view.scene.objects:
         if obj is support or (obj is ref and not view.config.occlude_by_reference):
             continue
         v = view.view(obj)
         if v.z_max <= top + 1e-3 or v.ego is None:
             continue  # below the support's top, or not in the image
-        box = v.ego.box
+        out.append(obj)
+    return out
+
+
+def occluded(view: SceneView, ref: SceneObject, uv: np.ndarray) -> np.ndarray:
+    """(N,) bool: pixels on the silhouette of an object other than the support (and ref, optionally)."""
+    out = np.zeros(len(uv), dtype=bool)
+    for obj in occluders(view, ref):
+        v = view.view(obj)
+        box = v.ego.box  # type: ignore[union-attr]
         near = (uv[:, 0] >= box[0]) & (uv[:, 0] <= box[2]) & (uv[:, 1] >= box[1]) & (uv[:, 1] <= box[3])
         if near.any():
             out[near] |= points_in_convex_polygon(uv[near], v.silhouette)
     return out
 
 
-def _extent_along(v: ObjectView, axis: np.ndarray) -> float:
-    return float(np.abs((v.corners - v.obj.box.center) @ axis).max())
-
-
 def side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Frame, relation: Relation) -> np.ndarray:
     """(N,) bool: which candidates lie `relation` of `ref` in `frame` (cached per candidate set)."""
+    if frame is Frame.WORLD and view.config.world_heading == "camera":
+        frame = Frame.EGO  # the reference generator's world frame reads sides as the camera does
     key = (frame, relation)
     if key not in cands.sides:
-        cands.sides[key] = _side_mask(view, ref, cands, frame, relation)
+        if relation not in _SIDES:
+            raise ValueError(f"sides are left/right/in front/behind, not {relation.value!r}")
+        # One frame's four sides share their projections: label them together.
+        for rel, mask in _side_masks(view, ref, cands.xyz, cands.uv, cands.depth, frame).items():
+            cands.sides[(frame, rel)] = mask
     return cands.sides[key]
 
 
-def _side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Frame, relation: Relation) -> np.ndarray:
+def point_sides(
+    view: SceneView, ref: SceneObject, xyz: np.ndarray, uv: np.ndarray, depth: np.ndarray, frame: Frame
+) -> dict[Relation, np.ndarray]:
+    """(N,) bool per side (left, right, in front, behind): which points lie there of `ref` in `frame`,
+    by the rule context candidates follow. xyz (N, 3) world, metres; uv (N, 2) pixels; depth (N,) metres."""
+    if frame is Frame.WORLD and view.config.world_heading == "camera":
+        frame = Frame.EGO
+    return _side_masks(view, ref, xyz, uv, depth, frame)
+
+
+_SIDES = (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND)
+
+
+def _side_masks(
+    view: SceneView, ref: SceneObject, xyz: np.ndarray, uv: np.ndarray, depth: np.ndarray, frame: Frame
+) -> dict[Relation, np.ndarray]:
     rv = view.view(ref)
-    n = len(cands.xyz)
+    n = len(xyz)
     if frame is Frame.OBJECT:
-        d = cands.xyz - rv.obj.box.center
+        d = xyz - rv.obj.box.center
         along, across = d @ rv.forward, d @ rv.right
-        half_f, half_r = _extent_along(rv, rv.forward) + OBJECT_MARGIN_M, _extent_along(rv, rv.right) + OBJECT_MARGIN_M
+        half_f, half_r = rv.half_forward_m + OBJECT_MARGIN_M, rv.half_right_m + OBJECT_MARGIN_M
         return {
             Relation.IN_FRONT: along > half_f,
             Relation.BEHIND: along < -half_f,
             Relation.RIGHT: across > half_r,
             Relation.LEFT: across < -half_r,
-        }[relation]
+        }
     if frame is Frame.WORLD and view.config.world_heading == "base":
-        pts = transform_points(invert_transform(view.scene.base_to_world), cands.xyz)
+        pts = transform_points(invert_transform(view.scene.base_to_world), xyz)
         x, depth, pv = -pts[:, 1], pts[:, 0], rv.base
     else:
         pv = rv.ego
         if pv is None:
-            return np.zeros(n, dtype=bool)
-        x, depth = cands.uv[:, 0], cands.depth
+            return {rel: np.zeros(n, dtype=bool) for rel in _SIDES}
+        x = uv[:, 0]
     # A point level with the reference's extent is on neither side (EPS: as configuration does,
     # and so float noise, e.g. from a translated scene, cannot flip a boundary point).
     return {
@@ -149,7 +224,7 @@ def _side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Fram
         Relation.RIGHT: x > pv.x_max + EPS,
         Relation.IN_FRONT: depth < pv.near - EPS,
         Relation.BEHIND: depth > pv.far + EPS,
-    }[relation]
+    }
 
 
 def context_points(view: SceneView, ref: SceneObject, frame: Frame, relation: Relation) -> Candidates:

@@ -35,13 +35,17 @@ class OccupancyGrid:
     def free(self) -> np.ndarray:
         return self.inside & ~self.occupied
 
-    def centers(self) -> np.ndarray:
-        """(ny, nx, 2) cell centres, world x/y, metres."""
+    def centers(self, rows: slice | None = None, cols: slice | None = None) -> np.ndarray:
+        """(R, C, 2) cell centres of a window (default: the whole grid), world x/y, metres."""
         ny, nx = self.shape
-        xs = self.x0 + (np.arange(nx) + 0.5) * self.resolution_m
-        ys = self.y0 + (np.arange(ny) + 0.5) * self.resolution_m
-        gx, gy = np.meshgrid(xs, ys)
-        return np.stack([gx, gy], axis=-1)
+        r0, r1, _ = (rows or slice(0, ny)).indices(ny)
+        c0, c1, _ = (cols or slice(0, nx)).indices(nx)
+        xs = self.x0 + (np.arange(c0, c1) + 0.5) * self.resolution_m
+        ys = self.y0 + (np.arange(r0, r1) + 0.5) * self.resolution_m
+        out = np.empty((len(ys), len(xs), 2))
+        out[..., 0] = xs[None, :]
+        out[..., 1] = ys[:, None]
+        return out
 
     def index_of(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) world x/y -> (N, 2) integer (row, col); may fall outside the grid."""
@@ -59,19 +63,24 @@ class OccupancyGrid:
         out[ok] = self.free[idx[ok, 0], idx[ok, 1]]
         return out
 
+    def window(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice]:
+        """(row slice, col slice) of the cells whose centres lie in the world box [lo, hi] (2,) each."""
+        ny, nx = self.shape
+        res = self.resolution_m
+        r0 = max(int(np.ceil((lo[1] - self.y0) / res - 0.5 - 1e-9)), 0)
+        r1 = min(int(np.floor((hi[1] - self.y0) / res - 0.5 + 1e-9)) + 1, ny)
+        c0 = max(int(np.ceil((lo[0] - self.x0) / res - 0.5 - 1e-9)), 0)
+        c1 = min(int(np.floor((hi[0] - self.x0) / res - 0.5 + 1e-9)) + 1, nx)
+        return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
+
     def polygon_cells(self, polygon: np.ndarray) -> tuple[slice, slice, np.ndarray]:
         """Cells whose centres lie in a convex (K, 2) polygon: (row slice, col slice, window mask).
 
         Scanline fill: per row of cell centres, the polygon's x-interval at that y.
         """
-        ny, nx = self.shape
         res = self.resolution_m
-        lo, hi = polygon.min(axis=0), polygon.max(axis=0)
-        r0 = max(int(np.ceil((lo[1] - self.y0) / res - 0.5 - 1e-9)), 0)
-        r1 = min(int(np.floor((hi[1] - self.y0) / res - 0.5 + 1e-9)) + 1, ny)
-        c0 = max(int(np.ceil((lo[0] - self.x0) / res - 0.5 - 1e-9)), 0)
-        c1 = min(int(np.floor((hi[0] - self.x0) / res - 0.5 + 1e-9)) + 1, nx)
-        rows, cols = slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
+        rows, cols = self.window(polygon.min(axis=0), polygon.max(axis=0))
+        r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
         if r1 <= r0 or c1 <= c0 or len(polygon) < 3:
             return rows, cols, np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), dtype=bool)
         ys = self.y0 + (np.arange(r0, r1) + 0.5) * res  # (R,)

@@ -8,7 +8,7 @@ the occupancy grids. Answering all RoboSpatial questions for a scene reuses them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -50,6 +50,8 @@ class ObjectView:
 
     obj: SceneObject
     scene: Scene
+    # 3D box overlap with other objects, keyed by the pair's names (filled by configuration).
+    overlaps: dict[frozenset[str], bool] = field(default_factory=dict)
 
     @cached_property
     def corners(self) -> np.ndarray:
@@ -174,6 +176,16 @@ class ObjectView:
     def right(self) -> np.ndarray:
         """(3,) unit 'right' = forward x up, world frame."""
         return np.cross(self.forward, UP)
+
+    @cached_property
+    def half_forward_m(self) -> float:
+        """The box's half extent along `forward`, metres."""
+        return float(np.abs((self.corners - self.obj.box.center) @ self.forward).max())
+
+    @cached_property
+    def half_right_m(self) -> float:
+        """The box's half extent along `right`, metres."""
+        return float(np.abs((self.corners - self.obj.box.center) @ self.right).max())
 
 
 class SceneView:

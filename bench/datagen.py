@@ -1,0 +1,144 @@
+"""robospatial bench datagen: training-data generation throughput, one process (so: per core).
+
+Rows, QA pairs per second:
+- robospatial, scene file: every question of the bundled 10-object tabletop scene (tabletop preset,
+  1 cm grid) with a 640x480 image, context regions included;
+- robospatial, sim: seeded MuJoCo episodes at 640x480, rendering included;
+- sat / ssrl: their generators (SAT episodes render several views; SSRL runs on pre-rendered 640x480
+  RGB-D frames, rendering excluded); a row says so when a generator is not installed;
+- write: the robospatial sim items written as qwen + llava + eval (hf separately).
+Then the time for all RoboSpatial questions of an 8-object scene at the reference 0.1 m grid
+(the scene bench/query.py uses), against its 50 ms target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from robospatial_ros.cli import DEFAULT_SCENE
+from robospatial_ros.core.datagen.robospatial import RoboSpatialGenConfig, scene_file_samples, sim_samples
+from robospatial_ros.core.datagen.writers import write_samples
+from robospatial_ros.core.qa import scene_questions
+from robospatial_ros.core.scene import Scene, load_scene
+from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.tables import format_table
+
+QUESTIONS_TARGET_MS = 50.0
+
+
+def _rate(name: str, make: Callable[[], Iterable[Any]], repeats: int) -> tuple[str, ...]:
+    """Median QA pairs per second over `repeats` runs of generating everything `make` yields."""
+    rates, count = [], 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        count = sum(1 for _ in make())
+        rates.append(count / max(time.perf_counter() - start, 1e-9))
+    return name, str(count), f"{statistics.median(rates):.0f}", ""
+
+
+def _scene_with_image(tmp: Path) -> Path:
+    """The bundled scene next to a synthetic 640x480 image of its size (the scene file ships without one)."""
+    scene = load_scene(DEFAULT_SCENE)
+    image = np.zeros((scene.camera.height, scene.camera.width, 3), np.uint8)
+    image[:] = (150, 120, 90)
+    path = tmp / "tabletop_scene.json"
+    shutil.copy(DEFAULT_SCENE, path)
+    cv2.imwrite(str(tmp / "tabletop_scene.png"), image)
+    return path
+
+
+def _optional(name: str, module: str, run: Callable[[Any], tuple[str, ...]]) -> tuple[str, ...]:
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"robospatial_ros.core.datagen.{module}")
+    except ModuleNotFoundError as exc:
+        return name, "-", "-", f"not installed ({exc.name})"
+    return run(mod)
+
+
+def generation_rows(tmp: Path, episodes: int, repeats: int) -> list[tuple[str, ...]]:
+    tabletop = RoboSpatialGenConfig(spatial_preset="tabletop", progress=False)
+    sim_cfg = RoboSpatialGenConfig(progress=False)
+    scene_path = _scene_with_image(tmp)
+    rows = [
+        _rate("robospatial, scene file (10 objects, 1 cm grid)", lambda: scene_file_samples(scene_path, None, tabletop),
+              repeats),
+        _rate(f"robospatial, sim ({episodes} episodes, incl. render)", lambda: sim_samples(sim_cfg, episodes, 0), 1),
+    ]  # fmt: skip
+
+    def sat(mod: Any) -> tuple[str, ...]:
+        config = mod.SATConfig(progress=False)
+        return _rate(f"sat ({episodes} episodes, incl. render)", lambda: mod.sat_samples(config, episodes, 0), 1)
+
+    def ssrl(mod: Any) -> tuple[str, ...]:
+        frames = list(mod.sim_frames(episodes, 0))  # rendered once, outside the timing
+        config = mod.SSRLConfig(progress=False)
+        return _rate(f"ssrl ({episodes} RGB-D frames 640x480)", lambda: mod.ssrl_samples(frames, config, 0), repeats)
+
+    rows.append(_optional("sat", "sat", sat))
+    rows.append(_optional("ssrl", "ssrl", ssrl))
+    return rows
+
+
+def writer_rows(tmp: Path, episodes: int) -> list[tuple[str, ...]]:
+    samples = list(sim_samples(RoboSpatialGenConfig(progress=False), episodes, 0))
+    rows = []
+    for label, formats in (("write qwen + llava + eval", ("qwen", "llava", "eval")), ("write hf", ("hf",))):
+        out = tmp / f"write-{formats[0]}"
+        start = time.perf_counter()
+        write_samples(samples, out, formats=formats, progress=False, overwrite=True)
+        rate = len(samples) / max(time.perf_counter() - start, 1e-9)
+        rows.append((label, str(len(samples)), f"{rate:.0f}", ""))
+    return rows
+
+
+def questions_row(repeats: int) -> tuple[str, ...]:
+    """All questions of bench/query.py's 8-object scene at the reference 0.1 m grid, median ms."""
+    scene = load_scene(DEFAULT_SCENE)
+    eight = Scene(tuple(o for o in scene.objects if o.name not in ("table", "bottle")), scene.camera)
+    cfg = SpatialConfig()
+    n = len(scene_questions(SceneView(eight, cfg)))
+    times = []
+    for _ in range(max(3, repeats)):
+        start = time.perf_counter()
+        scene_questions(SceneView(eight, cfg))
+        times.append((time.perf_counter() - start) * 1e3)
+    median = statistics.median(times)
+    verdict = "ok" if median <= QUESTIONS_TARGET_MS else "MISS"
+    return f"all {n} questions, 8 objects, 0.1 m grid", f"{median:.1f} ms", f"<= {QUESTIONS_TARGET_MS:g} ms", verdict
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    print(format_table(rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="robospatial bench datagen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--episodes", type=int, default=3, help="sim episodes / frames per generator")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the fast rows (median)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    with tempfile.TemporaryDirectory(prefix="bench-datagen-") as tmp:
+        rows = generation_rows(Path(tmp), args.episodes, args.repeats) + writer_rows(Path(tmp), args.episodes)
+    _table([("generator", "QA pairs", "QA pairs/s", "note"), *rows])
+    print()
+    _table([("benchmark", "median", "target", ""), questions_row(max(5, args.repeats))])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""What the VLM is asked: RoboSpatial questions in the generator's wording, and grounding requests.
+
+Questions use the verbatim generator templates (DESIGN.md section 3), the wording our
+generated training data uses, so a model fine-tuned on it sees what it was trained on.
+"""
+
+from __future__ import annotations
+
+from robospatial_ros.core.commands import PlacementCommand
+from robospatial_ros.core.questions import Query
+from robospatial_ros.core.spatial.types import QueryType
+from robospatial_ros.core.templates import template_question
+
+
+def question_prompt(query: Query) -> str:
+    """The generator's wording for a parsed query (the user's own text when it was not templated)."""
+    return template_question(query.type, query.frame, query.relation, query.reference, query.target)
+
+
+def placement_prompt(command: PlacementCommand) -> str:
+    """A placement command asked as a context question: free points on the commanded side."""
+    return template_question(QueryType.CONTEXT, command.frame, command.relation, command.reference, None)
+
+
+def grounding_prompt(names: list[str] | None = None) -> str:
+    """Ask for labelled 2D boxes in Qwen's grounding JSON (`bbox_2d` + `label`)."""
+    what = "each of these objects: " + ", ".join(names) if names else "every object on the table"
+    return (
+        f"Locate {what} in the image and output the bounding boxes in JSON format, "
+        'as a list like [{"bbox_2d": [x1, y1, x2, y2], "label": "name"}].'
+    )
