@@ -280,7 +280,7 @@ def record_realsense(path: str, renderings: list[Rendering]) -> None:
             f.timestamp, f.domain, f.frame_number = i * 1000.0 / 30, rs.timestamp_domain.hardware_clock, i
             f.profile = profile.as_video_stream_profile()
             sensor.on_video_frame(f)
-        time.sleep(0.05)  # let the recorder write the frameset
+        time.sleep(0.2)  # let the recorder write the frameset (0.05 s lost frames on a loaded CI machine)
     for sensor in (depth_sensor, color_sensor):
         sensor.stop()
         sensor.close()
