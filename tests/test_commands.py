@@ -1,17 +1,21 @@
 """Placement commands and choosing where to put things."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from robospatial_ros.core.commands import CommandError, parse_command
+from robospatial_ros.core.commands import CommandError, PlacementCommand, parse_command
 from robospatial_ros.core.configio import load_config
-from robospatial_ros.core.errors import AmbiguousObjectError, UnknownObjectError
+from robospatial_ros.core.errors import AmbiguousObjectError, QuestionError, UnknownObjectError
 from robospatial_ros.core.placement import PlacementError, choose_placement
+from robospatial_ros.core.questions import Query
+from robospatial_ros.core.requests import parse_request, placement_answer
 from robospatial_ros.core.scene import Scene, load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.configuration import configuration
 from robospatial_ros.core.spatial.occupancy import grid_for
-from robospatial_ros.core.spatial.types import Frame, Relation
+from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
 NAMES = ["mug", "bowl", "red block", "plate", "table"]
@@ -128,3 +132,45 @@ def test_placement_on_top_and_failures():
     tiny = SpatialConfig(grid_resolution_m=0.01, context_threshold_m=0.01, min_distance_m=0.0)
     with pytest.raises(PlacementError):  # no room within 1 cm (+ half sizes) of the bowl for the box
         choose_placement(SceneView(scene, tiny), parse_command("put the book behind the apple", scene.names))
+
+
+# --- one text request to the reasoner (core.requests) ----------------------------------------------
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("put the mug to the left of the bowl", "command"),
+        ("Is the mug to the left of the bowl?", "question"),
+        ("Can the mug fit behind the bowl?", "question"),
+    ],
+)
+def test_a_request_is_a_command_or_a_question(text, kind):
+    parsed = parse_request(text, load_scene(SCENE).names)
+    assert isinstance(parsed, PlacementCommand if kind == "command" else Query)
+
+
+@pytest.mark.parametrize(
+    "text, error, says",
+    [
+        ("put the mug to the left of the toaster", UnknownObjectError, "toaster"),  # a command gone wrong
+        ("please move the mug sideways", CommandError, "no placement relation"),  # starts like a command
+        ("what a lovely day", QuestionError, "neither a placement command"),
+    ],
+)
+def test_a_bad_request_names_what_went_wrong(text, error, says):
+    with pytest.raises(error, match=says):
+        parse_request(text, load_scene(SCENE).names)
+
+
+def test_a_placement_answer_shows_the_candidates_the_camera_sees():
+    scene = load_scene(SCENE)
+    view = SceneView(scene, load_config(SpatialConfig, TABLETOP))
+    cmd = parse_command("put the mug to the left of the bowl", scene.names)
+    placement = choose_placement(view, cmd)
+    behind_camera = scene.camera.camera_to_world[:3, 3] - 0.5 * scene.camera.camera_to_world[:3, 2]
+    with_hidden = replace(placement, candidates_xyz=np.vstack([placement.candidates_xyz[:2], behind_camera]))
+    answer = placement_answer(view, cmd, with_hidden, "put it there", ["a note"])
+    assert answer.query.type is QueryType.CONTEXT and answer.query.relation is Relation.LEFT
+    assert np.allclose(answer.points_3d, placement.candidates_xyz[:2])  # the hidden one dropped
+    assert answer.points_2d.shape == (2, 2) and ((answer.points_2d >= 0) & (answer.points_2d <= 1)).all()
+    x, y, _ = placement.xyz
+    assert f"place the mug at ({x:.3f}, {y:.3f}" in answer.text and answer.assumptions == ["a note"]

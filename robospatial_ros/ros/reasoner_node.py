@@ -19,24 +19,21 @@ aligned depth, camera_info) and answer from the latest frame.
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
-import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from robospatial_ros.core.commands import CommandError, PlacementCommand, parse_command
-from robospatial_ros.core.errors import QuestionError, RoboSpatialError
+from robospatial_ros.core.commands import PlacementCommand
+from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
-from robospatial_ros.core.questions import Query, parse_question, split_frame_phrase
-from robospatial_ros.core.reasoner import Answer
+from robospatial_ros.core.questions import parse_question
+from robospatial_ros.core.requests import parse_request, placement_answer, short
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.spatial.types import QueryType
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.vlm.backends import VLMBackendConfig, make_backend
 from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer, SpatialQuery
@@ -68,37 +65,6 @@ from robospatial_ros.ros.conversions import (
     scene_from_msg,
 )
 from robospatial_ros.ros.params import declare_config, read_config
-
-# --- commands and questions -------------------------------------------------------------------------
-
-# Words a placement command starts with (as core.commands accepts them): such text is reported
-# as a command that went wrong, any other text is tried as a question.
-_COMMAND_START = re.compile(
-    r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)\b", re.I
-)
-
-
-def _short(text: str, limit: int = 80) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def parse_input(text: str, names: list[str]) -> PlacementCommand | Query:
-    """A placement command if `text` is one, else a question; the most helpful RoboSpatialError otherwise."""
-    try:
-        return parse_command(text, names)
-    except CommandError:
-        body = split_frame_phrase(" ".join(str(text).split()))[0]
-        if not body or _COMMAND_START.match(body):
-            raise
-    try:
-        return parse_question(text, names)
-    except QuestionError as exc:
-        raise QuestionError(
-            f"{_short(text)!r} is neither a placement command (e.g. 'put the mug to the left of the bowl') "
-            f"nor a question I understand: {exc}"
-        ) from None
-
 
 # --- the node ---------------------------------------------------------------------------------------
 
@@ -191,7 +157,7 @@ class ReasonerNode(Node):
                 raise RoboSpatialError(f"no objects received yet on {self._objects_sub.topic_name}")
             view = self._view
             if event == "command":
-                parsed = parse_input(text, view.scene.names)
+                parsed = parse_request(text, view.scene.names)
             else:
                 parsed = parse_question(text, view.scene.names, query_type, frame)
             if isinstance(parsed, PlacementCommand):
@@ -199,12 +165,12 @@ class ReasonerNode(Node):
             else:
                 answer = self.backend.answer(view, parsed, self._camera_frame(view))
                 out = answer_to_msg(answer, qid)
-                label = f"{_short(text, 60)} -> {_short(answer.text, 40)}"
+                label = f"{short(text, 60)} -> {short(answer.text, 40)}"
                 markers = answer_markers(answer.points_3d, None, label, self._frame, stamp)
         except RoboSpatialError as exc:
-            out = error_answer_msg(text, _short(str(exc), 400), qid)
+            out = error_answer_msg(text, short(str(exc), 400), qid)
         except Exception as exc:  # never die from a request: reply and keep serving
-            out = error_answer_msg(text, f"internal error: {type(exc).__name__}: {_short(str(exc), 300)}", qid)
+            out = error_answer_msg(text, f"internal error: {type(exc).__name__}: {short(str(exc), 300)}", qid)
         out.header.frame_id, out.header.stamp = self._frame or self.base_frame, stamp
         self._answers.publish(out)
         if pose is not None:
@@ -212,9 +178,9 @@ class ReasonerNode(Node):
         if markers is not None:
             self._markers.publish(markers)
         if out.success:
-            self.status.ok(event, f"{_short(text, 60)!r} -> {_short(out.answer, 60)}", qid)
+            self.status.ok(event, f"{short(text, 60)!r} -> {short(out.answer, 60)}", qid)
         else:
-            self.status.warn(event, f"{_short(text, 60)!r}: {out.error}", qid)
+            self.status.warn(event, f"{short(text, 60)!r}: {out.error}", qid)
 
     def _place(
         self, view: SceneView, cmd: PlacementCommand, text: str, qid: str, stamp: Any
@@ -226,21 +192,13 @@ class ReasonerNode(Node):
         elif self.check_reach:
             notes.append(f"reach not checked: the objects are in {self._frame!r}, not the base {self.base_frame!r}")
         placement = self.backend.place(view, cmd, allowed, self._camera_frame(view))
-        cands = np.asarray(placement.candidates_xyz, dtype=float).reshape(-1, 3)[: self.spatial.max_context_points]
-        uv, depth = view.scene.camera.project(cands)
-        seen = np.isfinite(uv).all(axis=1) & (depth > 0)
-        cands = cands[seen]
-        # The answer as a context-style answer (candidate points), then marked as the placement.
-        query = Query(QueryType.CONTEXT, cmd.frame, cmd.relation, cmd.reference, cmd.target, text, cmd.frame_given)
-        x, y, z = (float(v) for v in placement.xyz)
-        turn = np.degrees(placement.yaw_offset_rad)
-        summary = f"place the {cmd.target} at ({x:.3f}, {y:.3f}, {z:.3f}) m, turned {turn:.0f} deg"
-        answer = Answer(query, summary, None, view.scene.camera.normalize(uv[seen]), cands, assumptions=notes)
+        answer = placement_answer(view, cmd, placement, text, notes)
         pose = point_to_pose_stamped(placement.xyz, self._frame, stamp, placement.yaw_offset_rad)
         out = answer_to_msg(answer, qid)
         out.type, out.has_placement, out.placement = "placement", True, pose.pose
-        label = f"{_short(text, 60)} -> ({x:.2f}, {y:.2f})"
-        return out, answer_markers(cands, placement.xyz, label, self._frame, stamp), pose
+        x, y = (float(v) for v in placement.xyz[:2])
+        label = f"{short(text, 60)} -> ({x:.2f}, {y:.2f})"
+        return out, answer_markers(answer.points_3d, placement.xyz, label, self._frame, stamp), pose
 
 
 def main(args: list[str] | None = None) -> int:
