@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from robospatial_ros.core.train.config import TrainConfig, write_resolved_config
-from robospatial_ros.core.vlm.hf import HFConfig, HFVLMClient, Timings
+from robospatial_ros.core.vlm.hf import HFConfig, HFVLMClient
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +28,10 @@ def _trainer_callback_base() -> type:
 
 
 class InTrainingAnswerer(HFVLMClient):
-    """The hf backend's answering code around an already-loaded (training) model and processor."""
+    """The hf backend's answering code around the live (training) model, asking with a prompt suffix."""
 
     name = "in-training"
-
-    def __init__(self, model: Any, processor: Any, hf_config: HFConfig, template: str, question_suffix: str = ""):
-        import torch
-
-        # Deliberately not HFVLMClient.__init__: that loads weights from disk; these are live.
-        self.config, self.progress, self.timings, self._torch = hf_config, False, Timings(), torch
-        self.model, self.processor, self.template = model, processor, template
-        self.device = str(next(model.parameters()).device)
-        self.question_suffix = question_suffix
+    question_suffix = ""
 
     def prompt_text(self, question: str) -> str:
         return super().prompt_text(question + self.question_suffix)
@@ -56,7 +48,8 @@ def evaluate_model(
     hf = HFConfig(model_path=config.model_path or ".", max_new_tokens=config.eval_max_new_tokens,
                   batch_size=config.eval_batch_size, system_prompt=config.system_prompt,
                   min_pixels=config.min_pixels, max_pixels=config.max_pixels)  # fmt: skip
-    answerer = InTrainingAnswerer(model, processor, hf, template, config.grpo.prompt_suffix if grpo else "")
+    answerer = InTrainingAnswerer.from_loaded(model, processor, hf, template)
+    answerer.question_suffix = config.grpo.prompt_suffix if grpo else ""
     eval_config = EvalConfig(data_dir=Path(config.eval_data), limit=config.eval_limit or None,
                              batch_size=config.eval_batch_size, output_json=out_json, extract_answers=grpo)  # fmt: skip
     tokenizer = processor.tokenizer

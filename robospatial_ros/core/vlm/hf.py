@@ -103,50 +103,64 @@ def _image_only_processor(transformers: Any, path: Path, config: HFConfig) -> An
     return ImageOnlyQwenProcessor(image_processor=images, tokenizer=tokenizer, chat_template=tokenizer.chat_template)
 
 
+def _load_processor(transformers: Any, path: Path, config: HFConfig, template: str) -> Any:
+    from transformers.utils import is_torchvision_available
+
+    if template == "qwen" and not is_torchvision_available():
+        return _image_only_processor(transformers, path, config)
+    kwargs = {"min_pixels": config.min_pixels, "max_pixels": config.max_pixels}
+    return transformers.AutoProcessor.from_pretrained(
+        path, local_files_only=True, trust_remote_code=config.trust_remote_code,
+        **(kwargs if template == "qwen" else {}),
+    )  # fmt: skip
+
+
 class HFVLMClient:
     """A local VLM as a TextAnswerer: `answer_texts(questions)` / `generate(images, prompts)`."""
 
     name = "hf"
 
     def __init__(self, config: HFConfig, progress: bool = False):
-        self.config = config
-        self.progress = progress
-        self.timings = Timings()
         transformers = _require_transformers()
         import torch
 
-        self._torch = torch
         path = _check_model_dir(config.model_path, "model_path")
         try:
             model_type = transformers.AutoConfig.from_pretrained(path, local_files_only=True).model_type
         except (OSError, ValueError) as exc:
             raise VLMError(f"cannot read the model config in {str(path)!r}: {_one_line(exc)}") from None
         auto_template = "qwen" if model_type in QWEN_TYPES else "llava"
-        self.template = config.template if config.template != "auto" else auto_template
-        self.device = config.device if config.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = _torch_dtype(torch, config.dtype, self.device)
+        template = config.template if config.template != "auto" else auto_template
+        device = config.device if config.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = _torch_dtype(torch, config.dtype, device)
         try:
-            self.processor = self._load_processor(transformers, path)
-            self.model = transformers.AutoModelForImageTextToText.from_pretrained(
+            processor = _load_processor(transformers, path, config, template)
+            model = transformers.AutoModelForImageTextToText.from_pretrained(
                 path, dtype=dtype, local_files_only=True, trust_remote_code=config.trust_remote_code
             )
         except (OSError, ValueError) as exc:
             raise VLMError(f"cannot load the model in {str(path)!r}: {_one_line(exc)}") from None
         if config.adapter_path:
-            self.model = _with_adapter(self.model, config.adapter_path)
-        self.model.to(self.device).eval()
-        self.processor.tokenizer.padding_side = "left"  # rows of a batch end where generation starts
+            model = _with_adapter(model, config.adapter_path)
+        model.to(device).eval()
+        processor.tokenizer.padding_side = "left"  # rows of a batch end where generation starts
+        self._attach(config, model, processor, template, progress)
 
-    def _load_processor(self, transformers: Any, path: Path) -> Any:
-        from transformers.utils import is_torchvision_available
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, config: HFConfig, template: str) -> HFVLMClient:
+        """A client around a model and processor already in memory (e.g. while training): nothing is
+        read from disk, nothing is moved; the caller owns eval mode and padding side."""
+        client = cls.__new__(cls)
+        client._attach(config, model, processor, template, progress=False)
+        return client
 
-        if self.template == "qwen" and not is_torchvision_available():
-            return _image_only_processor(transformers, path, self.config)
-        kwargs = {"min_pixels": self.config.min_pixels, "max_pixels": self.config.max_pixels}
-        return transformers.AutoProcessor.from_pretrained(
-            path, local_files_only=True, trust_remote_code=self.config.trust_remote_code,
-            **(kwargs if self.template == "qwen" else {}),
-        )  # fmt: skip
+    def _attach(self, config: HFConfig, model: Any, processor: Any, template: str, progress: bool) -> None:
+        """All the state the answering methods use, set in one place for both constructors."""
+        import torch
+
+        self.config, self.progress, self.timings, self._torch = config, progress, Timings(), torch
+        self.model, self.processor, self.template = model, processor, template
+        self.device = str(next(model.parameters()).device)
 
     # --- prompts ---
 
