@@ -331,6 +331,12 @@ def test_score_predictions_limit_and_errors(data_dir, tmp_path):
     wrong_type = write_jsonl(tmp_path / "t.jsonl", [{"question": "q", "img": "i", "answer": ["yes"]}])
     with pytest.raises(EvalDataError, match="must be a string"):
         score_predictions(wrong_type, EvalConfig(data_dir))
+    with pytest.raises(EvalDataError, match="is a directory"):
+        score_predictions(tmp_path, EvalConfig(data_dir))
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes('{"question": "caf\u00e9"}\n'.encode("latin-1"))
+    with pytest.raises(EvalDataError, match="not UTF-8"):
+        score_predictions(latin1, EvalConfig(data_dir))
 
 
 # --- the eval command -------------------------------------------------------------------------------------------

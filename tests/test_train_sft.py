@@ -165,6 +165,9 @@ def test_bad_inputs_are_one_line_errors(base_dir, blocks, tmp_path):
     no_answer.write_text(json.dumps({"images": [], "messages": [{"role": "user", "content": "hi"}]}) + "\n")
     with pytest.raises(TrainDataError, match="bad.jsonl line 1"):
         read_manifest(no_answer)
+    no_answer.write_text("\n[1, 2\n")  # a blank line is skipped, the bad one named
+    with pytest.raises(TrainDataError, match="bad.jsonl line 2 is not valid JSON"):
+        read_manifest(no_answer)
     with pytest.raises(ConfigError, match="unknown key"):
         load_train_config(None, {"learning_rat": 1e-3})
     with pytest.raises(ConfigError, match="one ratio per data source"):

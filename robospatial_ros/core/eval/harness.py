@@ -36,6 +36,7 @@ from robospatial_ros.core.eval.scoring import (
     score_item,
     where2place_fraction,
 )
+from robospatial_ros.core.jsonl import read_jsonl
 from robospatial_ros.core.vlm.base import TextAnswerer, VisualQuestion, VLMError
 from robospatial_ros.core.vlm.parsing import ParseError, PointConvention, extract_answer, parse_points
 
@@ -284,24 +285,8 @@ def _prediction_text(entry: dict[str, Any], where: str) -> str:
 def read_predictions(path: Path) -> dict[tuple[str, str], str]:
     """{(question, img): model text} from a JSONL file; a later line wins, lines lacking either key are
     ignored (as the official scorer does)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise EvalDataError(f"predictions file not found: {path}") from None
-    except IsADirectoryError:
-        raise EvalDataError(f"predictions path is a directory, not a file: {path}") from None
-    except UnicodeDecodeError:
-        raise EvalDataError(f"predictions file {path} is not UTF-8 text") from None
     predictions: dict[tuple[str, str], str] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalDataError(f"{where} is not valid JSON: {exc.msg}") from None
+    for where, entry in read_jsonl(path, EvalDataError, "predictions file"):
         if not isinstance(entry, dict):
             raise EvalDataError(f"{where} must be a JSON object, got {type(entry).__name__}")
         question, img = entry.get("question"), entry.get("img")

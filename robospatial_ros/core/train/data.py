@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robospatial_ros.core.jsonl import read_jsonl
 from robospatial_ros.core.train.config import TrainConfig, TrainDataError
 
 ROLES = ("system", "user", "assistant")
@@ -111,21 +112,7 @@ def _record(entry: Any, base: Path, where: str) -> Record:
 def read_manifest(path: str | Path) -> list[Record]:
     """Every record of one JSONL file (blank lines skipped); TrainDataError names the line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrainDataError(f"cannot read data file {path}: {exc}") from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainDataError(f"{where} is not valid JSON: {exc.msg}") from None
-        records.append(_record(entry, path.parent, where))
-    return records
+    return [_record(entry, path.parent, where) for where, entry in read_jsonl(path, TrainDataError, "data file")]
 
 
 def read_source(source: str | Path) -> list[Record]:
