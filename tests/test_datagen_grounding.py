@@ -43,7 +43,7 @@ def test_answers_in_each_convention_parse_back_to_the_same_boxes(convention, bow
 
 
 def test_sim_items_match_a_fresh_render_of_the_same_layout():
-    from robospatial_ros.core.datagen.robospatial import episode_seed
+    from robospatial_ros.core.datagen.episodes import episode_seed
     from robospatial_ros.core.sim.tabletop import TabletopConfig, TabletopSim
 
     cfg = GroundingConfig(image_width_px=160, image_height_px=120, progress=False, min_objects=3, max_objects=3)
@@ -69,3 +69,9 @@ def test_bad_settings_are_config_errors():
         GroundingConfig(min_objects=5, max_objects=2)
     with pytest.raises(ConfigError, match="episodes"):
         list(grounding_sim_samples(GroundingConfig(progress=False), -1, 0))
+    with pytest.raises(ConfigError, match="sim_objects"):  # caught here, not by the simulator later
+        GroundingConfig(sim_objects=("mug", "spaceship"))
+    with pytest.raises(ConfigError, match="max_objects <= 2"):
+        GroundingConfig(sim_objects=("mug", "bowl"), min_objects=1, max_objects=3)
+    with pytest.raises(ConfigError, match="seed"):
+        grounding_sim_samples(GroundingConfig(progress=False), 1, -2)  # raised at the call

@@ -374,7 +374,7 @@ def test_same_seed_same_items_and_episodes_do_not_depend_on_the_count(samples):
     [{"tasks": ("flying",)}, {"tasks": ()}, {"tasks": ("counting", "counting")}, {"camera_turn_deg": (30.0, 10.0)},
      {"camera_shift_m": (0.1,)}, {"object_shift_m": (0.0, 0.1)}, {"dead_band_deg": -1.0}, {"dead_band_deg": 50.0},
      {"image_width_px": 0}, {"questions_per_task": 0}, {"min_objects": 1}, {"max_objects": 99},
-     {"min_objects": 5, "max_objects": 4}, {"objects": ("mug", "spaceship")}, {"dead_band_deg": "ten"},
+     {"min_objects": 5, "max_objects": 4}, {"sim_objects": ("mug", "spaceship")}, {"dead_band_deg": "ten"},
      {"depth_margin_m": float("nan")}, {"progress": "yes"}],
 )  # fmt: skip
 def test_bad_config_values_are_config_errors(values):

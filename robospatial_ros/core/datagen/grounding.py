@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robospatial_ros.core.configio import validate_fields
+from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, sim_shots
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.sim.objects import DEFAULT_OBJECTS
@@ -40,8 +41,7 @@ class GroundingConfig:
         validate_fields(self, "GroundingConfig")
         if self.convention not in CONVENTIONS:
             raise ConfigError(f"convention must be one of {', '.join(CONVENTIONS)}, got {self.convention!r}")
-        if not 1 <= self.min_objects <= self.max_objects:
-            raise ConfigError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        check_sim_layout(self)
         if self.min_box_px < 1:
             raise ConfigError(f"min_box_px must be positive, got {self.min_box_px}")
 
@@ -84,11 +84,13 @@ def grounding_sample(rgb: np.ndarray, masks: dict[str, np.ndarray], config: Grou
 
 
 def grounding_sim_samples(config: GroundingConfig, episodes: int, seed: int) -> Iterator[Sample]:
-    """One grounding item per seeded tabletop layout (boxes from the renderer's instance masks)."""
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 0:
-        raise ConfigError(f"episodes must be a non-negative integer, got {episodes!r}")
-    from robospatial_ros.core.datagen.robospatial import sim_shots
+    """One grounding item per seeded tabletop layout (boxes from the renderer's instance masks).
 
+    Arguments are checked at the call; the items are generated lazily."""
+    return _sim_samples(config, check_count("episodes", episodes), check_count("seed", seed))
+
+
+def _sim_samples(config: GroundingConfig, episodes: int, seed: int) -> Iterator[Sample]:
     for i, ep_seed, shot in sim_shots(config, episodes, seed, 3, "grounding sim"):
         meta = {"source": {"sim_seed": ep_seed, "episode": i, "seed": seed}}
         yield grounding_sample(shot.frame.color, dict(shot.masks.masks), config, meta)

@@ -16,7 +16,6 @@ polygon (the RoboSpatial-Home answer format).
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +26,13 @@ import cv2
 import numpy as np
 
 from robospatial_ros.core.configio import from_mapping, read_yaml_mapping, to_mapping, validate_fields
+from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, progress_bar, sim_shots
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError, SceneError
 from robospatial_ros.core.qa import scene_questions
 from robospatial_ros.core.questions import Query, parse_question
 from robospatial_ros.core.scene import Scene, SceneObject, read_scene_json, scene_from_dict, scene_to_dict
-from robospatial_ros.core.sim.objects import CATALOG, DEFAULT_OBJECTS
+from robospatial_ros.core.sim.objects import DEFAULT_OBJECTS
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.context import candidates, frame_exclude, occluders, point_sides
 from robospatial_ros.core.spatial.types import CONTEXT_FRAME_PHRASES, FRAME_PHRASES, Frame, QueryType, Relation
@@ -86,18 +86,7 @@ class RoboSpatialGenConfig:
             raise ConfigError(f"spatial must be a mapping of SpatialConfig keys, got {self.spatial!r}")
         _check_subset("types", self.types, QUERY_TYPES)
         _check_subset("frames", self.frames, FRAMES)
-        unknown = [n for n in self.sim_objects if n not in CATALOG]
-        if unknown or not self.sim_objects or len(set(self.sim_objects)) != len(self.sim_objects):
-            raise ConfigError(
-                f"sim_objects must be distinct names from {', '.join(CATALOG)}, got {list(self.sim_objects)}"
-            )
-        if not 1 <= self.min_objects <= self.max_objects <= len(self.sim_objects):
-            raise ConfigError(
-                f"need 1 <= min_objects <= max_objects <= {len(self.sim_objects)} (the sim_objects listed), "
-                f"got {self.min_objects}, {self.max_objects}"
-            )
-        if not (32 <= self.image_width_px <= 4096 and 32 <= self.image_height_px <= 4096):
-            raise ConfigError(f"image size must be 32..4096 px, got {self.image_width_px}x{self.image_height_px}")
+        check_sim_layout(self)
         if self.max_items_per_scene < 0 or self.seed < 0:
             raise ConfigError("max_items_per_scene and seed must be >= 0")
         for source in ("sim", "scene"):
@@ -162,13 +151,8 @@ def scene_files_samples(
 
 
 def _chain_scene_files(paths: list[Path], config: RoboSpatialGenConfig) -> Iterator[Sample]:
-    for path in _progress(paths, "scenes", "scene", config.progress):
+    for path in progress_bar(paths, "scenes", "scene", config.progress):
         yield from scene_file_samples(path, None, config)
-
-
-def episode_seed(seed: int, episode: int) -> int:
-    """The layout seed of episode `episode` (independent of how many episodes are asked for)."""
-    return int(np.random.SeedSequence([int(seed), int(episode)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def sim_samples(config: RoboSpatialGenConfig, episodes: int, seed: int) -> Iterator[Sample]:
@@ -178,32 +162,7 @@ def sim_samples(config: RoboSpatialGenConfig, episodes: int, seed: int) -> Itera
     """
     if not isinstance(config, RoboSpatialGenConfig):
         raise ConfigError(f"sim_samples needs a RoboSpatialGenConfig, got {type(config).__name__}")
-    for name, value in (("episodes", episodes), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-    return _sim_episodes(config, int(episodes), int(seed))
-
-
-def sim_shots(config: Any, episodes: int, seed: int, salt: int, desc: str) -> Iterator[tuple[int, int, Any]]:
-    """(episode, layout seed, SimFrame) of seeded tabletop layouts, one simulator reused throughout.
-
-    `config` carries sim_objects, min/max_objects, image_width/height_px and progress; `salt`
-    keeps each generator's object counts its own (changing it would change their data).
-    """
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede the mujoco import
-    from robospatial_ros.core.sim.tabletop import TabletopConfig, TabletopSim
-
-    sim = None
-    for i in _progress(range(episodes), desc, "episode", config.progress):
-        ep_seed = episode_seed(seed, i)
-        count = int(np.random.default_rng([ep_seed, salt]).integers(config.min_objects, config.max_objects + 1))
-        tcfg = TabletopConfig(seed=ep_seed, objects=config.sim_objects, num_objects=count,
-                              image_width_px=config.image_width_px, image_height_px=config.image_height_px)  # fmt: skip
-        if sim is None:
-            sim = TabletopSim(tcfg)
-        else:
-            sim.reset(config=tcfg)
-        yield i, ep_seed, sim.render()
+    return _sim_episodes(config, check_count("episodes", episodes), check_count("seed", seed))
 
 
 def _sim_episodes(config: RoboSpatialGenConfig, episodes: int, seed: int) -> Iterator[Sample]:
@@ -256,14 +215,6 @@ def read_image(path: Path) -> np.ndarray:
     if image is None:
         raise RoboSpatialGenError(f"cannot read image {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _progress(items: Iterable[Any], desc: str, unit: str, enabled: bool) -> Iterable[Any]:
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, unit=unit)
 
 
 # --- items ---------------------------------------------------------------------------------------

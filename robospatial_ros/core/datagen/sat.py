@@ -21,21 +21,20 @@ poses as 4x4 camera-to-world optical matrices, object positions, marker pixel an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm import tqdm
 
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.datagen import sat_tasks
+from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, sim_episodes
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.geometry import OrientedBox
-from robospatial_ros.core.sim.objects import CATALOG, DEFAULT_OBJECTS
+from robospatial_ros.core.sim.objects import DEFAULT_OBJECTS
 
 if TYPE_CHECKING:
     from robospatial_ros.core.sim.tabletop import TabletopSim
@@ -60,7 +59,7 @@ class SATConfig:
     dead_band_deg: float = 10.0  # goal aiming: objects within +-this of straight ahead need no turn
     image_width_px: int = 640
     image_height_px: int = 480
-    objects: tuple[str, ...] = DEFAULT_OBJECTS  # sim catalog names an episode draws from
+    sim_objects: tuple[str, ...] = DEFAULT_OBJECTS  # sim catalog names an episode draws from
     min_objects: int = 3  # objects per episode, drawn uniformly in [min, max]
     max_objects: int = len(DEFAULT_OBJECTS)
     depth_margin_m: float = 0.05  # closer/further: distances must differ by at least this
@@ -78,18 +77,9 @@ class SATConfig:
         unknown = [t for t in self.tasks if t not in TASKS]
         if not self.tasks or unknown or len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"tasks must be distinct names from {', '.join(TASKS)}, got {list(self.tasks)}")
-        bad = [n for n in self.objects if n not in CATALOG]
-        if bad or len(set(self.objects)) != len(self.objects) or len(self.objects) < 2:
-            raise ConfigError(f"objects must be >= 2 distinct sim objects from {', '.join(CATALOG)}, got {bad or []}")
-        if not 2 <= self.min_objects <= self.max_objects <= len(self.objects):
-            raise ConfigError(
-                f"need 2 <= min_objects <= max_objects <= {len(self.objects)} (the objects listed), "
-                f"got {self.min_objects}, {self.max_objects}"
-            )
+        check_sim_layout(self, least_objects=2)  # the questions compare pairs
         if self.questions_per_task < 1:
             raise ConfigError(f"questions_per_task must be >= 1, got {self.questions_per_task}")
-        if not (32 <= self.image_width_px <= 4096 and 32 <= self.image_height_px <= 4096):
-            raise ConfigError(f"image size must be 32..4096 px, got {self.image_width_px}x{self.image_height_px}")
 
     def _check_ranges(self) -> None:
         limits = {"camera_shift_m": 1.0, "camera_turn_deg": 90.0, "object_shift_m": 0.4}
@@ -251,11 +241,6 @@ _GENERATORS = {
 _TRIES_PER_QUESTION = 4  # random draws per wanted question before a task gives up on the episode
 
 
-def episode_seed(seed: int, episode: int) -> int:
-    """The sim seed of episode `episode` (independent of how many episodes are asked for)."""
-    return int(np.random.SeedSequence([int(seed), int(episode)]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
 def sat_samples(config: SATConfig, episodes: int, seed: int) -> Iterator[Sample]:
     """SAT items from `episodes` seeded tabletop layouts: for each, up to `questions_per_task` per task.
 
@@ -263,29 +248,14 @@ def sat_samples(config: SATConfig, episodes: int, seed: int) -> Iterator[Sample]
     """
     if not isinstance(config, SATConfig):
         raise ConfigError(f"sat_samples needs a SATConfig, got {type(config).__name__}")
-    for name, value in (("episodes", episodes), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-    return _generate(config, int(episodes), int(seed))  # checked now, generated lazily
+    return _generate(
+        config, check_count("episodes", episodes), check_count("seed", seed)
+    )  # checked now, generated lazily
 
 
 def _generate(config: SATConfig, episodes: int, seed: int) -> Iterator[Sample]:
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    from robospatial_ros.core.sim.tabletop import TabletopConfig, TabletopSim
-
-    sim: TabletopSim | None = None
-    for i in tqdm(range(episodes), desc="sat", unit="episode", disable=not config.progress):
-        ep_seed = episode_seed(seed, i)
-        rng = np.random.default_rng([ep_seed, 1])  # questions; the sim draws its layout from ep_seed
-        count = int(rng.integers(config.min_objects, config.max_objects + 1))
-        tcfg = TabletopConfig(seed=ep_seed, objects=config.objects, num_objects=count,
-                              image_width_px=config.image_width_px, image_height_px=config.image_height_px)  # fmt: skip
-        if sim is None:
-            sim = TabletopSim(tcfg)
-        else:
-            sim.reset(config=tcfg)
-        episode = Episode(sim, config, rng, tuple(sim.names))
-        yield from _episode_samples(episode)
+    for episode in sim_episodes(config, episodes, seed, salt=1, desc="sat"):
+        yield from _episode_samples(Episode(episode.sim, config, episode.rng, tuple(episode.sim.names)))
 
 
 def _episode_samples(episode: Episode) -> Iterator[Sample]:

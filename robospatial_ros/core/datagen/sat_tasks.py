@@ -446,7 +446,7 @@ def counting(ep: Episode) -> Sample | None:
         category, members = "", list(ep.names)
         stem = "How many objects are on the table?"
     else:
-        category = str(ep.rng.choice(list(ep.config.objects)))
+        category = str(ep.rng.choice(list(ep.config.sim_objects)))
         members = [n for n in ep.names if category_of(n) == category]
         stem = f"How many {plural(category)} are on the table?"
     if any(n not in ep.in_view for n in members):

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from robospatial_ros.core.configio import validate_fields
+from robospatial_ros.core.datagen.episodes import progress_bar
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.datagen.ssrl_tasks import ALL_TASKS, BUILDERS, DEPTH_TASKS, FrameContext
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
@@ -42,15 +43,6 @@ Frame = tuple[np.ndarray, "np.ndarray | None"]
 
 
 T = TypeVar("T")
-
-
-def _progress(items: Iterable[T], desc: str, unit: str, enabled: bool) -> Iterable[T]:
-    """`items` behind a tqdm bar when enabled (tqdm is imported only then)."""
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, unit=unit)
 
 
 class SSRLError(RoboSpatialError, ValueError):
@@ -154,7 +146,7 @@ def ssrl_samples(
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    for index, frame in enumerate(_progress(frames, "ssrl frames", "frame", config.progress)):
+    for index, frame in enumerate(progress_bar(frames, "ssrl frames", "frame", config.progress)):
         rgb, depth = _checked_frame(frame, index)
         ctx = FrameContext(rgb, depth, config.intrinsics_fallback, index)
         for task in config.tasks:
@@ -270,7 +262,7 @@ def _sim_frames(n: int, seed: int, progress: bool) -> Iterator[Frame]:
 
     layout_seeds = [int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) for k in range(n)]
     sim = TabletopSim(TabletopConfig(seed=layout_seeds[0]))  # built on the first layout: no extra reset
-    for k in _progress(range(n), "sim frames", "frame", progress):
+    for k in progress_bar(range(n), "sim frames", "frame", progress):
         if k > 0:
             sim.reset(seed=layout_seeds[k])
         shot = sim.render()
