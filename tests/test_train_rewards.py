@@ -95,6 +95,14 @@ def test_point_in_region_counts_the_share_of_points_the_core_accepts():
     assert point_in_region_reward(completions, metadata=metadata) == [0.5, 1.0, 0.0, 0.0, 0.0]
 
 
+def test_point_in_region_ends_where_the_context_region_does():
+    far_left = (0.3, 0.4, 0.0)  # free and left of the bowl, but 0.45 m from it: beyond context_threshold_m
+    text = image_points(BETWEEN, far_left)
+    assert point_in_region_reward([text], metadata=[LEFT_OF_BOWL]) == [0.5]
+    wide = {**LEFT_OF_BOWL, "spatial_config": {**TABLETOP, "context_threshold_m": 0.6}}
+    assert point_in_region_reward([text], metadata=[wide]) == [1.0]
+
+
 def test_point_in_region_uses_the_frame_and_relation_of_the_query():
     right = {**LEFT_OF_BOWL, "query": {**LEFT_OF_BOWL["query"], "relation": "right"}}
     text = image_points(BETWEEN, RIGHT_OF_BOWL, BEHIND_GAP)

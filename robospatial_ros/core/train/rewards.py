@@ -9,7 +9,8 @@ for it; trl ignores None in the weighted sum, so several task-specific rewards c
 - `yes_no_reward`: 1 when the answer starts with the right yes/no (the official binary rule), else 0.
 - `point_in_region_reward`: the fraction of the predicted points that the geometric core accepts:
   each normalized image point is lifted to the reference object's support plane and checked with
-  `backends.check_points` (free cell, not on the reference, on the asked side in the asked frame).
+  `backends.check_points` (free cell, not on the reference, on the asked side in the asked frame, and
+  within the context region's `context_threshold_m` of the reference, as the generated regions are).
   Needs the sample's metadata {"scene": RoboSpatial scene dict, "query": {type, frame, relation,
   reference, object}, optional "spatial_config": SpatialConfig keys} (what `robospatial datagen` writes).
 - `choice_reward`: exact match of the answer text (case, surrounding quotes/punctuation and spaces
@@ -161,7 +162,9 @@ class RegionChecker:
             return np.zeros(len(points_2d), bool)
         ok = np.zeros(len(points_2d), bool)
         if lifted.valid.any():
-            verdict = check_points(self.view, self.query, lifted.points_3d[lifted.valid])  # (M, 3) world, metres
+            # (M, 3) world, metres; as far from the reference as the context region reaches, no farther
+            within = self.view.config.context_threshold_m
+            verdict = check_points(self.view, self.query, lifted.points_3d[lifted.valid], max_distance_m=within)
             ok[lifted.valid] = verdict.ok
         return ok
 

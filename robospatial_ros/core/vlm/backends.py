@@ -201,22 +201,35 @@ class Verdict:
     occupied: np.ndarray  # (N,) bool: on an occupied cell or off the support
     wrong_side: np.ndarray  # (N,) bool: not on the asked side of the reference in the asked frame
     blocked: np.ndarray  # (N,) bool: the target's footprint there would overlap something (placements only)
+    too_far: np.ndarray  # (N,) bool: beyond the allowed distance from the reference's footprint (when one is set)
 
     @property
     def ok(self) -> np.ndarray:
-        return ~(self.occupied | self.wrong_side | self.blocked)
+        return ~(self.occupied | self.wrong_side | self.blocked | self.too_far)
 
     def summary(self) -> str:
+        far = f", {int(self.too_far.sum())} too far from the reference" if self.too_far.any() else ""
         return (f"{int(self.occupied.sum())} on occupied space, {int(self.wrong_side.sum())} on the wrong side, "
-                f"{int(self.blocked.sum())} where the object would not fit")  # fmt: skip
+                f"{int(self.blocked.sum())} where the object would not fit{far}")  # fmt: skip
 
 
-def check_points(view: SceneView, query: Query, points_3d: np.ndarray, target: SceneObject | None = None) -> Verdict:
-    """Occupancy and side checks of (N, 3) world points at the reference's base height (the core's rules)."""
+def check_points(
+    view: SceneView,
+    query: Query,
+    points_3d: np.ndarray,
+    target: SceneObject | None = None,
+    max_distance_m: float | None = None,
+) -> Verdict:
+    """Occupancy and side checks of (N, 3) world points at the reference's base height (the core's rules).
+
+    `max_distance_m`: also reject points farther than this from the reference's footprint (the context
+    region's own limit, `context_threshold_m`; None: any distance, as a placement may be)."""
     ref = view.scene.get(query.reference)
     pts = np.asarray(points_3d, dtype=float).reshape(-1, 3)
     grid = grid_for(view, frame_exclude(ref), view.support_of(ref))
-    occupied = ~grid.is_free(pts[:, :2]) | (view.view(ref).distance_to_footprint(pts[:, :2]) <= 1e-9)
+    distance = view.view(ref).distance_to_footprint(pts[:, :2])  # (N,) metres
+    occupied = ~grid.is_free(pts[:, :2]) | (distance <= 1e-9)
+    too_far = np.zeros(len(pts), bool) if max_distance_m is None else distance > max_distance_m + 1e-9
     uv, depth = view.scene.camera.project(pts)
     cands = Candidates(pts, uv, depth, np.zeros(len(pts)), grid)
     wrong = ~side_mask(view, ref, cands, query.frame, query.relation)
@@ -228,7 +241,7 @@ def check_points(view: SceneView, query: Query, points_3d: np.ndarray, target: S
             rows, cols, inside = own.polygon_cells(footprint)
             cells_free = own.free[rows, cols][inside]
             blocked[i] = cells_free.size == 0 or not cells_free.all() or not own.is_free(footprint).all()
-    return Verdict(occupied, wrong, blocked)
+    return Verdict(occupied, wrong, blocked, too_far)
 
 
 class VerifyBackend(VLMBackend):
