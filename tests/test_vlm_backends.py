@@ -17,10 +17,12 @@ import synthetic
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.commands import parse_command
 from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.geometry import OrientedBox
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.placement import PlacementError
 from robospatial_ros.core.questions import parse_question
 from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.vlm.backends import (
@@ -153,6 +155,28 @@ def test_placement_where_the_object_would_not_fit_is_rejected():
     cmd = parse_command("put the box left of the bowl", view.scene.names)
     with pytest.raises(PlacementError, match="1 where the object would not fit"):
         backend.place(view, cmd, None, frame)
+
+
+def test_placement_turns_the_object_when_only_a_turn_fits():
+    # A 30 cm x 4 cm ruler lying along y fits neither straight nor at 45 degrees in the 20 cm gap
+    # (y from -0.05 to 0.15) between two 50 cm long trays; turned 90 degrees (the core's third
+    # compatibility angle) it does.
+    def flat(name: str, x: float, y: float, size_x: float, size_y: float) -> SceneObject:
+        return SceneObject(name, OrientedBox.axis_aligned([x, y, 0.02], [size_x, size_y, 0.04]))
+
+    ruler = flat("ruler", 0.8, 0.6, 0.04, 0.3)
+    s = scenes.scene(flat("tray", 0.3, 0.2, 0.5, 0.1), flat("bowl", 0.3, -0.1, 0.5, 0.1), ruler)
+    view = SceneView(s, SPATIAL).prepare()
+    gap = np.array([[0.3, 0.05, 0.0]])
+    backend = VerifyBackend(ScriptedModel(as_text(view, gap)), VLMBackendConfig(), SPATIAL)
+    spot = backend.place(view, parse_command("put the ruler left of the bowl", s.names), None, blank_frame(s.camera))
+    assert spot.yaw_offset_rad == pytest.approx(np.pi / 2)
+    np.testing.assert_allclose(np.ptp(spot.box.footprint(), axis=0), [0.3, 0.04], atol=1e-9)  # now along x
+    no_quarter_turn = SpatialConfig(grid_resolution_m=0.01, context_threshold_m=0.3, compatibility_angles_deg=(0, 45))
+    backend = VerifyBackend(ScriptedModel(as_text(view, gap)), VLMBackendConfig(), no_quarter_turn)
+    with pytest.raises(PlacementError, match="1 where the object would not fit"):
+        backend.place(SceneView(s, no_quarter_turn), parse_command("put the ruler left of the bowl", s.names), None,
+                      blank_frame(s.camera))  # fmt: skip
 
 
 # --- hybrid -------------------------------------------------------------------------------------------

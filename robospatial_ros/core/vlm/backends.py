@@ -16,6 +16,7 @@ reference object's support plane (`lifting`), in the scene's world frame.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from robospatial_ros.core.reasoner import Answer, GeometricReasoner, format_poin
 from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.context import Candidates, frame_exclude, side_mask
-from robospatial_ros.core.spatial.occupancy import grid_for
+from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
 from robospatial_ros.core.spatial.types import QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.vlm.base import TextAnswerer, VisualQuestion
@@ -173,22 +174,29 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _placement_at(target: SceneObject, xyz: np.ndarray, candidates: np.ndarray) -> Placement:
-    box: OrientedBox = placed_box(target.box, xyz[:2], float(xyz[2]), 0.0)
-    return Placement(np.asarray(xyz, dtype=float), 0.0, box, candidates)
+def _placement_at(target: SceneObject, xyz: np.ndarray, candidates: np.ndarray, turn_rad: float = 0.0) -> Placement:
+    box: OrientedBox = placed_box(target.box, xyz[:2], float(xyz[2]), turn_rad)
+    return Placement(np.asarray(xyz, dtype=float), turn_rad, box, candidates)
 
 
 def _first_placement(
-    view: SceneView, command: PlacementCommand, points: np.ndarray, allowed: Allowed | None, reply: str
+    view: SceneView,
+    command: PlacementCommand,
+    points: np.ndarray,
+    allowed: Allowed | None,
+    reply: str,
+    turns_rad: np.ndarray | None = None,
 ) -> Placement:
-    """The first model point the arm may use (`allowed`), as a placement of the target."""
+    """The first of the (N, 3) world model points the arm may use (`allowed`), as a placement of the
+    target, turned by that point's entry of the (N,) `turns_rad` (none: unturned)."""
     if len(points) == 0:
         raise PlacementError(f"the model gave no usable point for the {command.target}: {_short(reply)!r}")
     ok = np.ones(len(points), bool) if allowed is None else np.asarray(allowed(points), bool)
     if not ok.any():
         raise PlacementError(f"none of the model's {len(points)} points for the {command.target} is within reach")
-    target = view.scene.get(command.target)
-    return _placement_at(target, points[np.argmax(ok)], points[ok])
+    first = int(np.argmax(ok))
+    turn = 0.0 if turns_rad is None else float(turns_rad[first])
+    return _placement_at(view.scene.get(command.target), points[first], points[ok], turn)
 
 
 # --- verify: model points checked against the occupancy map -------------------------------------------
@@ -202,6 +210,7 @@ class Verdict:
     wrong_side: np.ndarray  # (N,) bool: not on the asked side of the reference in the asked frame
     blocked: np.ndarray  # (N,) bool: the target's footprint there would overlap something (placements only)
     too_far: np.ndarray  # (N,) bool: beyond the allowed distance from the reference's footprint (when one is set)
+    turn_rad: np.ndarray  # (N,) the first turn about z at which the target fits there (placements; else 0)
 
     @property
     def ok(self) -> np.ndarray:
@@ -233,15 +242,27 @@ def check_points(
     uv, depth = view.scene.camera.project(pts)
     cands = Candidates(pts, uv, depth, np.zeros(len(pts)), grid)
     wrong = ~side_mask(view, ref, cands, query.frame, query.relation)
-    blocked = np.zeros(len(pts), bool)
+    blocked, turn_rad = np.zeros(len(pts), bool), np.zeros(len(pts))
     if target is not None:  # the whole footprint must land on free cells: every object but the target blocks
         own = grid_for(view, frozenset([target.name]), view.support_of(ref))
-        for i in np.flatnonzero(~(occupied | wrong)):
-            footprint = placed_box(target.box, pts[i, :2], float(pts[i, 2]), 0.0).footprint()
-            rows, cols, inside = own.polygon_cells(footprint)
-            cells_free = own.free[rows, cols][inside]
-            blocked[i] = cells_free.size == 0 or not cells_free.all() or not own.is_free(footprint).all()
-    return Verdict(occupied, wrong, blocked, too_far)
+        for i in np.flatnonzero(~(occupied | wrong | too_far)):
+            turn = _first_fitting_turn(own, target, pts[i], view.config.compatibility_angles_deg)
+            blocked[i], turn_rad[i] = turn is None, turn or 0.0
+    return Verdict(occupied, wrong, blocked, too_far, turn_rad)
+
+
+def _first_fitting_turn(
+    grid: OccupancyGrid, target: SceneObject, xyz: np.ndarray, angles_deg: Sequence[float]
+) -> float | None:
+    """The first of the configured turns (radians, the core's compatibility angles) at which `target`'s
+    footprint, centred on the (3,) world point `xyz`, covers free cells only; None when none does."""
+    for angle in angles_deg:
+        footprint = placed_box(target.box, xyz[:2], float(xyz[2]), math.radians(angle)).footprint()
+        rows, cols, inside = grid.polygon_cells(footprint)
+        cells_free = grid.free[rows, cols][inside]
+        if cells_free.size and cells_free.all() and grid.is_free(footprint).all():
+            return math.radians(angle)
+    return None
 
 
 class VerifyBackend(VLMBackend):
@@ -283,7 +304,7 @@ class VerifyBackend(VLMBackend):
             if self.config.fallback_to_geometric:
                 return self.geometric.place(view, command, allowed)
             raise PlacementError(f"every model point for the {command.target} was rejected: {verdict.summary()}")
-        return _first_placement(view, command, pts[verdict.ok], allowed, reply)
+        return _first_placement(view, command, pts[verdict.ok], allowed, reply, verdict.turn_rad[verdict.ok])
 
 
 # --- hybrid: the model grounds names, perception and the core do the rest ---------------------------
