@@ -94,9 +94,10 @@ def _stencil(grid: OccupancyGrid, shape: np.ndarray) -> np.ndarray:
     res = grid.resolution_m
     half = np.ceil(np.abs(shape).max(axis=0) / res).astype(int) + 1  # (cols, rows) radius
     offs_c, offs_r = np.arange(-half[0], half[0] + 1) * res, np.arange(-half[1], half[1] + 1) * res
-    gx, gy = np.meshgrid(offs_c, offs_r)
-    inside = points_in_convex_polygon(np.stack([gx.ravel(), gy.ravel()], axis=1), shape)
-    return inside.reshape(gx.shape).astype(np.uint8)
+    offsets = np.empty((len(offs_r), len(offs_c), 2))  # (rows, cols, 2) cell-centre offsets, x/y metres
+    offsets[..., 0], offsets[..., 1] = offs_c[None, :], offs_r[:, None]
+    inside = points_in_convex_polygon(offsets.reshape(-1, 2), shape)
+    return inside.reshape(offsets.shape[:2]).astype(np.uint8)
 
 
 def _correlate(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:

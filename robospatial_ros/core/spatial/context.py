@@ -82,7 +82,8 @@ def candidates(
         seen = near.visible[win][r, c]
         r, c = r[seen], c[seen]
     centers = near.centers[win]
-    xyz = np.column_stack([centers[r, c], np.full(len(r), view.view(ref).z_min)])
+    xyz = np.empty((len(r), 3))  # (N, 3) world, metres: cell centres at the reference's base height
+    xyz[:, :2], xyz[:, 2] = centers[r, c], view.view(ref).z_min
     result = Candidates(xyz, near.uv[win][r, c], near.depth[win][r, c], clearance[r, c], grid)
     view.cache[key] = result
     return result
