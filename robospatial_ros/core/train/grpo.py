@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from robospatial_ros.core.train import callbacks as cb
 from robospatial_ros.core.train.config import TrainConfig
 from robospatial_ros.core.train.data import grpo_dataset, load_records
 from robospatial_ros.core.train.rewards import reward_functions
 from robospatial_ros.core.train.session import (
+    TrainerExtras,
     TrainResult,
     check_eval_data,
     common_arguments,
     load,
+    make_trainer,
     require_trl,
     run_trainer,
     trainer_arguments,
@@ -61,16 +62,9 @@ def build_grpo_trainer(config: TrainConfig, extra_callbacks: list[Any] | None = 
     funcs, weights = reward_functions(config.grpo, spatial)
     loaded = load(config)
     dataset = grpo_dataset(records, config.system_prompt, config.grpo.prompt_suffix)
-    callbacks = cb.make_callbacks(config, loaded.processor, loaded.template, grpo=True) + list(extra_callbacks or [])
-    trainer = trl.GRPOTrainer(
-        model=loaded.model,
-        reward_funcs=funcs,
-        args=grpo_arguments(config, loaded.bf16, weights),
-        train_dataset=dataset,
-        processing_class=loaded.processor,
-        peft_config=loaded.peft,
-        callbacks=callbacks,
-    )
+    extras = TrainerExtras(list(extra_callbacks or []), grpo=True, trainer_kwargs={"reward_funcs": funcs})
+    arguments = grpo_arguments(config, loaded.bf16, weights)
+    trainer, callbacks = make_trainer(trl.GRPOTrainer, config, loaded, arguments, dataset, extras)
     return trainer, loaded, callbacks
 
 

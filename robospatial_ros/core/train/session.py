@@ -157,6 +157,32 @@ def resume_checkpoint(config: TrainConfig) -> str | None:
     return last
 
 
+@dataclass
+class TrainerExtras:
+    """What one kind of trainer adds to `make_trainer`'s common arguments."""
+
+    callbacks: list[Any] = field(default_factory=list)  # the caller's, after ours
+    grpo: bool = False  # in-training evaluation asks and scores as GRPO trained
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. reward_funcs
+
+
+def make_trainer(
+    trainer_cls: Any, config: TrainConfig, loaded: Loaded, arguments: Any, dataset: Any, extra: TrainerExtras
+) -> tuple[Any, list[Any]]:
+    """(trainer, callbacks): a trl trainer on the loaded model (peft config, processor, our callbacks)."""
+    callbacks = cb.make_callbacks(config, loaded.processor, loaded.template, grpo=extra.grpo) + extra.callbacks
+    trainer = trainer_cls(
+        model=loaded.model,
+        args=arguments,
+        train_dataset=dataset,
+        processing_class=loaded.processor,
+        peft_config=loaded.peft,
+        callbacks=callbacks,
+        **extra.trainer_kwargs,
+    )
+    return trainer, callbacks
+
+
 def run_trainer(trainer: Any, config: TrainConfig, loaded: Loaded, callbacks: list[Any]) -> TrainResult:
     """Train (resuming when asked), save the deliverable and the resolved config, collect the result."""
     evaluator = cb.attach(trainer, callbacks)

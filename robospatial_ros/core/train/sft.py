@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from robospatial_ros.core.train import callbacks as cb
 from robospatial_ros.core.train.config import TrainConfig
 from robospatial_ros.core.train.data import load_records, sft_dataset
 from robospatial_ros.core.train.session import (
+    TrainerExtras,
     TrainResult,
     check_eval_data,
     common_arguments,
     load,
+    make_trainer,
     require_trl,
     run_trainer,
     trainer_arguments,
@@ -45,15 +46,9 @@ def build_sft_trainer(config: TrainConfig, extra_callbacks: list[Any] | None = N
     check_eval_data(config)
     loaded = load(config)
     dataset = sft_dataset(records, config.system_prompt)
-    callbacks = cb.make_callbacks(config, loaded.processor, loaded.template) + list(extra_callbacks or [])
-    trainer = trl.SFTTrainer(
-        model=loaded.model,
-        args=sft_arguments(config, loaded.bf16),
-        train_dataset=dataset,
-        processing_class=loaded.processor,
-        peft_config=loaded.peft,
-        callbacks=callbacks,
-    )
+    extras = TrainerExtras(callbacks=list(extra_callbacks or []))
+    arguments = sft_arguments(config, loaded.bf16)
+    trainer, callbacks = make_trainer(trl.SFTTrainer, config, loaded, arguments, dataset, extras)
     return trainer, loaded, callbacks
 
 
