@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -133,35 +133,21 @@ def _config_info(config: Any) -> dict[str, Any]:
     return to_mapping(config)
 
 
-def _check_count(name: str, value: int) -> int:
-    if value < 0:
-        raise DatagenCLIError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _import_generator(module: str, names: tuple[str, ...]) -> tuple[Callable[..., Any] | type, ...]:
-    """Import a generator module's entry points, or say clearly that it is missing."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"robospatial_ros.core.datagen.{module}")
-        return tuple(getattr(mod, n) for n in names)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("robospatial_ros"):
-            raise DatagenCLIError(f"the {module} generator is not available in this install ({exc.name})") from None
-        raise DatagenCLIError(f"the {module} generator needs the {exc.name} package: pip install {exc.name}") from None
+def _config(cls: type[C], args: argparse.Namespace, **extra: Any) -> C:
+    """The generator config: defaults < --config YAML < --set < `extra` (and --no-progress)."""
+    if args.no_progress:
+        extra["progress"] = False
+    return load_generator_config(cls, args.config, args.set, extra)
 
 
 # --- commands ------------------------------------------------------------------------------------
 
 
 def cmd_robospatial(args: argparse.Namespace) -> int:
+    from robospatial_ros.core.datagen.episodes import check_count
     from robospatial_ros.core.datagen.robospatial import RoboSpatialGenConfig, scene_files_samples, sim_samples
 
-    extra: dict[str, Any] = {"progress": False} if args.no_progress else {}
-    if args.paraphrase:
-        extra["paraphrases"] = True
-    config = load_generator_config(RoboSpatialGenConfig, args.config, args.set, extra)
+    config = _config(RoboSpatialGenConfig, args, **({"paraphrases": True} if args.paraphrase else {}))
     seed = _seed(args, config)
     config = dataclasses.replace(config, seed=seed)
     if args.scenes:
@@ -170,7 +156,7 @@ def cmd_robospatial(args: argparse.Namespace) -> int:
         source: dict[str, Any] = {"scenes": [str(p) for p in paths]}
         spatial = config.spatial_config("scene")
     else:
-        episodes = _check_count("--sim-episodes", args.sim_episodes)
+        episodes = check_count("--sim-episodes", args.sim_episodes)
         samples = sim_samples(config, episodes, seed)
         source = {"sim_episodes": episodes}
         spatial = config.spatial_config("sim")
@@ -207,26 +193,28 @@ def _write_spatial_yaml(out_dir: Path, spatial: Any) -> None:
 
 
 def cmd_sat(args: argparse.Namespace) -> int:
-    sat_config, sat_samples = _import_generator("sat", ("SATConfig", "sat_samples"))
-    config = load_generator_config(sat_config, args.config, args.set, {"progress": False} if args.no_progress else {})
+    from robospatial_ros.core.datagen.episodes import check_count
+    from robospatial_ros.core.datagen.sat import SATConfig, sat_samples
+
+    config = _config(SATConfig, args)
     seed = _seed(args, config)
-    episodes = _check_count("--episodes", args.episodes)
+    episodes = check_count("--episodes", args.episodes)
     samples = sat_samples(config, episodes, seed)
     info = {"generator": "sat", "seed": seed, "source": {"episodes": episodes}, "config": _config_info(config)}
     return _write(args, samples, info)
 
 
 def cmd_ssrl(args: argparse.Namespace) -> int:
-    ssrl_config, ssrl_samples, image_folder_frames, sim_frames = _import_generator(
-        "ssrl", ("SSRLConfig", "ssrl_samples", "image_folder_frames", "sim_frames")
-    )
-    config = load_generator_config(ssrl_config, args.config, args.set, {"progress": False} if args.no_progress else {})
+    from robospatial_ros.core.datagen.episodes import check_count
+    from robospatial_ros.core.datagen.ssrl import SSRLConfig, image_folder_frames, sim_frames, ssrl_samples
+
+    config = _config(SSRLConfig, args)
     seed = _seed(args, config)
     if args.images:
         frames = image_folder_frames(Path(args.images))
         source: dict[str, Any] = {"images": str(args.images)}
     else:
-        n = _check_count("--sim-frames", args.sim_frames)
+        n = check_count("--sim-frames", args.sim_frames)
         frames = sim_frames(n, seed)
         source = {"sim_frames": n}
     samples = ssrl_samples(frames, config, seed)
@@ -235,12 +223,12 @@ def cmd_ssrl(args: argparse.Namespace) -> int:
 
 
 def cmd_grounding(args: argparse.Namespace) -> int:
+    from robospatial_ros.core.datagen.episodes import check_count
     from robospatial_ros.core.datagen.grounding import GroundingConfig, grounding_sim_samples
 
-    extra = {"progress": False} if args.no_progress else {}
-    config = load_generator_config(GroundingConfig, args.config, args.set, extra)
+    config = _config(GroundingConfig, args)
     seed = _seed(args, config)
-    episodes = _check_count("--sim-episodes", args.sim_episodes)
+    episodes = check_count("--sim-episodes", args.sim_episodes)
     samples = grounding_sim_samples(config, episodes, seed)
     info = {
         "generator": "grounding",

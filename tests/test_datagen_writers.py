@@ -290,7 +290,7 @@ def test_cli_bad_input_raises_robospatial_errors(tmp_path):
     for extra in (["--set", "no_such_key=1"], ["--formats", "qwen,csv"], ["--set", "spatial.grid=0.1"]):
         with pytest.raises(RoboSpatialError):
             run_cli(*base, *extra)
-    with pytest.raises(RoboSpatialError):
+    with pytest.raises(RoboSpatialError, match="--sim-episodes must be a non-negative integer"):
         run_cli("datagen", "robospatial", "--sim-episodes", "-1", "--out", str(tmp_path / "p"))
 
 
