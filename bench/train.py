@@ -94,7 +94,7 @@ def _trl_sft(args: argparse.Namespace, model: Path, data: Path, out: Path) -> tu
     sft = trl.SFTConfig(output_dir=str(out), max_steps=args.steps, per_device_train_batch_size=args.batch,
                         logging_steps=1, report_to="none", save_strategy="no", use_cpu=_no_gpu())  # fmt: skip
     trainer = trl.SFTTrainer(model=load_model(model, config, bool(sft.bf16)), args=sft, train_dataset=to_dataset(rows),
-                             processing_class=load_processor(model, config), peft_config=peft_config(config),
+                             processing_class=load_processor(model, config, "qwen"), peft_config=peft_config(config),
                              callbacks=[timer])  # fmt: skip
     trainer.train()
     return timer.rates()
@@ -127,7 +127,7 @@ def _trl_grpo(args: argparse.Namespace, model: Path, data: Path, out: Path) -> t
     trainer = trl.GRPOTrainer(model=load_model(model, config, bool(grpo.bf16)),
                               reward_funcs=[accuracy_reward, format_reward], args=grpo,
                               train_dataset=grpo_dataset(load_records(config), "", config.grpo.prompt_suffix),
-                              processing_class=load_processor(model, config), peft_config=peft_config(config),
+                              processing_class=load_processor(model, config, "qwen"), peft_config=peft_config(config),
                               callbacks=[timer])  # fmt: skip
     trainer.train()
     return timer.rates()
@@ -185,7 +185,9 @@ def learning_check(args: argparse.Namespace) -> int:
                          lr_scheduler="constant_with_warmup", warmup_ratio=0.05, seed=args.seed,
                          adam_beta2=args.adam_beta2,
                          **{"lora.target_modules": ["all-linear"]})  # fmt: skip
-        before = evaluate_model(load_model(model, config, False), load_processor(model, config), config, "qwen", None)
+        before = evaluate_model(
+            load_model(model, config, False), load_processor(model, config, "qwen"), config, "qwen", None
+        )
         started = time.perf_counter()
         result = run_sft(config)
         minutes = (time.perf_counter() - started) / 60

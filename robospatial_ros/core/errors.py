@@ -7,6 +7,12 @@ report `str(exc)` (always a single readable line) and keep serving.
 from __future__ import annotations
 
 
+def one_line(text: object, limit: int = 300) -> str:
+    """`text` (a message, a model reply, an exception) on one line, cut to `limit` characters with '...'."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 class RoboSpatialError(Exception):
     """Base class: a problem with the input, reported to the user as one line."""
 

@@ -9,7 +9,7 @@ import re
 import numpy as np
 
 from robospatial_ros.core.commands import CommandError, PlacementCommand, parse_command
-from robospatial_ros.core.errors import QuestionError
+from robospatial_ros.core.errors import QuestionError, one_line
 from robospatial_ros.core.placement import Placement
 from robospatial_ros.core.questions import Query, parse_question, split_frame_phrase
 from robospatial_ros.core.reasoner import Answer
@@ -21,12 +21,6 @@ from robospatial_ros.core.spatial.view import SceneView
 _COMMAND_START = re.compile(
     r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)\b", re.I
 )
-
-
-def short(text: str, limit: int = 80) -> str:
-    """`text` on one line, cut to `limit` characters with an ellipsis (for status and error lines)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_request(text: str, names: list[str]) -> PlacementCommand | Query:
@@ -41,7 +35,7 @@ def parse_request(text: str, names: list[str]) -> PlacementCommand | Query:
         return parse_question(text, names)
     except QuestionError as exc:
         raise QuestionError(
-            f"{short(text)!r} is neither a placement command (e.g. 'put the mug to the left of the bowl') "
+            f"{one_line(text, 80)!r} is neither a placement command (e.g. 'put the mug to the left of the bowl') "
             f"nor a question I understand: {exc}"
         ) from None
 

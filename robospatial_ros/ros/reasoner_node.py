@@ -28,11 +28,11 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from robospatial_ros.core.commands import PlacementCommand
-from robospatial_ros.core.errors import RoboSpatialError
+from robospatial_ros.core.errors import RoboSpatialError, one_line
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
 from robospatial_ros.core.questions import parse_question
-from robospatial_ros.core.requests import parse_request, placement_answer, short
+from robospatial_ros.core.requests import parse_request, placement_answer
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.vlm.backends import VLMBackendConfig, make_backend
@@ -165,12 +165,12 @@ class ReasonerNode(Node):
             else:
                 answer = self.backend.answer(view, parsed, self._camera_frame(view))
                 out = answer_to_msg(answer, qid)
-                label = f"{short(text, 60)} -> {short(answer.text, 40)}"
+                label = f"{one_line(text, 60)} -> {one_line(answer.text, 40)}"
                 markers = answer_markers(answer.points_3d, None, label, self._frame, stamp)
         except RoboSpatialError as exc:
-            out = error_answer_msg(text, short(str(exc), 400), qid)
+            out = error_answer_msg(text, one_line(str(exc), 400), qid)
         except Exception as exc:  # never die from a request: reply and keep serving
-            out = error_answer_msg(text, f"internal error: {type(exc).__name__}: {short(str(exc), 300)}", qid)
+            out = error_answer_msg(text, f"internal error: {type(exc).__name__}: {one_line(str(exc), 300)}", qid)
         out.header.frame_id, out.header.stamp = self._frame or self.base_frame, stamp
         self._answers.publish(out)
         if pose is not None:
@@ -178,9 +178,9 @@ class ReasonerNode(Node):
         if markers is not None:
             self._markers.publish(markers)
         if out.success:
-            self.status.ok(event, f"{short(text, 60)!r} -> {short(out.answer, 60)}", qid)
+            self.status.ok(event, f"{one_line(text, 60)!r} -> {one_line(out.answer, 60)}", qid)
         else:
-            self.status.warn(event, f"{short(text, 60)!r}: {out.error}", qid)
+            self.status.warn(event, f"{one_line(text, 60)!r}: {out.error}", qid)
 
     def _place(
         self, view: SceneView, cmd: PlacementCommand, text: str, qid: str, stamp: Any
@@ -197,7 +197,7 @@ class ReasonerNode(Node):
         out = answer_to_msg(answer, qid)
         out.type, out.has_placement, out.placement = "placement", True, pose.pose
         x, y = (float(v) for v in placement.xyz[:2])
-        label = f"{short(text, 60)} -> ({x:.2f}, {y:.2f})"
+        label = f"{one_line(text, 60)} -> ({x:.2f}, {y:.2f})"
         return out, answer_markers(answer.points_3d, placement.xyz, label, self._frame, stamp), pose
 
 

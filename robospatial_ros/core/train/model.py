@@ -1,22 +1,21 @@
 """Loading the model and processor for training, the LoRA layout, saving adapters and merged weights.
 
-The processor is the one the `hf` backend uses at deployment (same image resizing, same chat
-template), so what the model learns is what it sees later. For Qwen without torchvision that is
-`hf._image_only_processor`; transformers' `ProcessorMixin.save_pretrained` trips over its absent
-video processor, so `_saveable` gives that processor a save method writing exactly the files the
-hf backend reads back (tokenizer, chat template, image processor config).
+The processor is the one the `hf` backend uses at deployment (`hf.load_processor`: same image
+resizing, same chat template, and a save that writes what the backend reads back), so what the
+model learns is what it sees later.
 
 Devices are never chosen here: the Trainer (and `accelerate launch` / `torchrun`) places the model.
 """
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 from typing import Any
 
+from robospatial_ros.core.errors import one_line
 from robospatial_ros.core.train.config import TrainConfig, TrainError
-from robospatial_ros.core.vlm.hf import QWEN_TYPES, HFConfig, _image_only_processor
+from robospatial_ros.core.vlm.hf import HFConfig
+from robospatial_ros.core.vlm.hf import load_processor as hf_load_processor
 from robospatial_ros.core.vlm.qwen import _require_transformers
 
 # Linear layers of the vision side, by model family (peft matches these regexes against module names).
@@ -56,41 +55,17 @@ def model_type_of(path: Path, trust_remote_code: bool = False) -> str:
             path, local_files_only=True, trust_remote_code=trust_remote_code
         ).model_type
     except (OSError, ValueError) as exc:
-        raise TrainError(f"cannot read the model config in {str(path)!r}: {_one_line(exc)}") from None
+        raise TrainError(f"cannot read the model config in {str(path)!r}: {one_line(exc)}") from None
 
 
-def load_processor(path: Path, config: TrainConfig) -> Any:
-    """The model's processor: Qwen image-only when torchvision is missing, else AutoProcessor."""
-    transformers = _require_transformers()
-    from transformers.utils import is_torchvision_available
-
-    qwen = model_type_of(path, config.trust_remote_code) in QWEN_TYPES
+def load_processor(path: Path, config: TrainConfig, template: str) -> Any:
+    """The model's processor, as the hf backend loads it (so it saves what the backend reads back)."""
+    hf = HFConfig(model_path=str(path), min_pixels=config.min_pixels, max_pixels=config.max_pixels,
+                  trust_remote_code=config.trust_remote_code)  # fmt: skip
     try:
-        if qwen and not is_torchvision_available():
-            hf = HFConfig(model_path=str(path), min_pixels=config.min_pixels, max_pixels=config.max_pixels)
-            return _saveable(_image_only_processor(transformers, path, hf))
-        sizes = {"min_pixels": config.min_pixels, "max_pixels": config.max_pixels} if qwen else {}
-        return transformers.AutoProcessor.from_pretrained(
-            path, local_files_only=True, trust_remote_code=config.trust_remote_code, **sizes
-        )
+        return hf_load_processor(_require_transformers(), path, hf, template)
     except (OSError, ValueError) as exc:
-        raise TrainError(f"cannot load the processor in {str(path)!r}: {_one_line(exc)}") from None
-
-
-def _saveable(processor: Any) -> Any:
-    """Give the image-only Qwen processor a save_pretrained that writes what the hf backend loads."""
-
-    def save_pretrained(self: Any, save_directory: str | Path, **_: Any) -> list[str]:
-        out = Path(save_directory)
-        out.mkdir(parents=True, exist_ok=True)
-        files = [str(p) for p in self.tokenizer.save_pretrained(out)]  # tokenizer + chat_template.jinja
-        files += [str(p) for p in self.image_processor.save_pretrained(out)]  # preprocessor_config.json
-        if self.chat_template and not (out / "chat_template.jinja").is_file():
-            (out / "chat_template.jinja").write_text(self.chat_template, encoding="utf-8")
-        return files
-
-    processor.save_pretrained = types.MethodType(save_pretrained, processor)
-    return processor
+        raise TrainError(f"cannot load the processor in {str(path)!r}: {one_line(exc)}") from None
 
 
 def load_model(path: Path, config: TrainConfig, bf16: bool) -> Any:
@@ -104,7 +79,7 @@ def load_model(path: Path, config: TrainConfig, bf16: bool) -> Any:
             path, dtype=dtype, local_files_only=True, trust_remote_code=config.trust_remote_code
         )
     except (OSError, ValueError) as exc:
-        raise TrainError(f"cannot load the model in {str(path)!r}: {_one_line(exc)}") from None
+        raise TrainError(f"cannot load the model in {str(path)!r}: {one_line(exc)}") from None
 
 
 def lora_target_regex(config: TrainConfig) -> str | list[str]:
@@ -157,8 +132,3 @@ def merge_and_save(model: Any, processor: Any, out_dir: str | Path) -> Path:
     merged.save_pretrained(out)
     processor.save_pretrained(out)
     return out
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."

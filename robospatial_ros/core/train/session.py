@@ -83,7 +83,7 @@ def load(config: TrainConfig) -> Loaded:
     path = check_model_dir(config.model_path)
     bf16 = use_bf16(config)
     template = "qwen" if model_type_of(path, config.trust_remote_code) in QWEN_TYPES else "llava"
-    processor = load_processor(path, config)
+    processor = load_processor(path, config, template)
     model = load_model(path, config, bf16)
     return Loaded(model, processor, template, bf16, peft_config(config))
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from robospatial_ros.core.commands import PlacementCommand
 from robospatial_ros.core.configio import load_config
-from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError, one_line
 from robospatial_ros.core.geometry import OrientedBox
 from robospatial_ros.core.perception.frame import BoxDetections, RGBDFrame
 from robospatial_ros.core.placement import Placement, PlacementError, choose_placement, placed_box
@@ -142,11 +142,11 @@ class VLMBackend:
     def answer(self, view: SceneView, query: Query, frame: RGBDFrame | None = None) -> Answer:
         frame = _need_frame(frame, self.name)
         reply = self.ask(frame.color, question_prompt(query))
-        notes = [f"model reply: {_short(reply)}"]
+        notes = [f"model reply: {one_line(reply, 120)}"]
         if query.type is not QueryType.CONTEXT:
             yes = parse_yes_no(reply)
             if yes is None:
-                raise VLMParseFailure(f"the model's reply does not start with yes or no: {_short(reply)!r}")
+                raise VLMParseFailure(f"the model's reply does not start with yes or no: {one_line(reply, 120)!r}")
             return Answer(query, "Yes" if yes else "No", yes, assumptions=notes)
         pts2d = self.read_points(reply, frame)
         lifted = lift_for_reference(pts2d, view, view.scene.get(query.reference))
@@ -169,11 +169,6 @@ class VLMParseFailure(RoboSpatialError):
     """The model answered, but not in a form the question allows."""
 
 
-def _short(text: str, limit: int = 120) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _placement_at(target: SceneObject, xyz: np.ndarray, candidates: np.ndarray, turn_rad: float = 0.0) -> Placement:
     box: OrientedBox = placed_box(target.box, xyz[:2], float(xyz[2]), turn_rad)
     return Placement(np.asarray(xyz, dtype=float), turn_rad, box, candidates)
@@ -190,7 +185,7 @@ def _first_placement(
     """The first of the (N, 3) world model points the arm may use (`allowed`), as a placement of the
     target, turned by that point's entry of the (N,) `turns_rad` (none: unturned)."""
     if len(points) == 0:
-        raise PlacementError(f"the model gave no usable point for the {command.target}: {_short(reply)!r}")
+        raise PlacementError(f"the model gave no usable point for the {command.target}: {one_line(reply, 120)!r}")
     ok = np.ones(len(points), bool) if allowed is None else np.asarray(allowed(points), bool)
     if not ok.any():
         raise PlacementError(f"none of the model's {len(points)} points for the {command.target} is within reach")

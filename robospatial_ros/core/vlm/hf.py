@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.errors import ConfigError, one_line
 from robospatial_ros.core.vlm.base import VisualQuestion, VLMError
 from robospatial_ros.core.vlm.qwen import _require_transformers
 
@@ -96,6 +96,17 @@ def _image_only_processor(transformers: Any, path: Path, config: HFConfig) -> An
                 return type(None)
             return super().check_argument_for_proper_class(argument_name, argument)
 
+        def save_pretrained(self, save_directory: str | Path, **_: Any) -> list[str]:
+            """What this function loads back (tokenizer, chat template, image processor): the stock
+            save would also try to write the video processor this class does without."""
+            out = Path(save_directory)
+            out.mkdir(parents=True, exist_ok=True)
+            files = [str(p) for p in self.tokenizer.save_pretrained(out)]  # tokenizer + chat_template.jinja
+            files += [str(p) for p in self.image_processor.save_pretrained(out)]  # preprocessor_config.json
+            if self.chat_template and not (out / "chat_template.jinja").is_file():
+                (out / "chat_template.jinja").write_text(self.chat_template, encoding="utf-8")
+            return files
+
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     images = transformers.Qwen2VLImageProcessorPil.from_pretrained(
         path, local_files_only=True, min_pixels=config.min_pixels, max_pixels=config.max_pixels
@@ -103,7 +114,8 @@ def _image_only_processor(transformers: Any, path: Path, config: HFConfig) -> An
     return ImageOnlyQwenProcessor(image_processor=images, tokenizer=tokenizer, chat_template=tokenizer.chat_template)
 
 
-def _load_processor(transformers: Any, path: Path, config: HFConfig, template: str) -> Any:
+def load_processor(transformers: Any, path: Path, config: HFConfig, template: str) -> Any:
+    """The model's processor: the image-only Qwen one without torchvision, else AutoProcessor."""
     from transformers.utils import is_torchvision_available
 
     if template == "qwen" and not is_torchvision_available():
@@ -128,18 +140,18 @@ class HFVLMClient:
         try:
             model_type = transformers.AutoConfig.from_pretrained(path, local_files_only=True).model_type
         except (OSError, ValueError) as exc:
-            raise VLMError(f"cannot read the model config in {str(path)!r}: {_one_line(exc)}") from None
+            raise VLMError(f"cannot read the model config in {str(path)!r}: {one_line(exc)}") from None
         auto_template = "qwen" if model_type in QWEN_TYPES else "llava"
         template = config.template if config.template != "auto" else auto_template
         device = config.device if config.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
         dtype = _torch_dtype(torch, config.dtype, device)
         try:
-            processor = _load_processor(transformers, path, config, template)
+            processor = load_processor(transformers, path, config, template)
             model = transformers.AutoModelForImageTextToText.from_pretrained(
                 path, dtype=dtype, local_files_only=True, trust_remote_code=config.trust_remote_code
             )
         except (OSError, ValueError) as exc:
-            raise VLMError(f"cannot load the model in {str(path)!r}: {_one_line(exc)}") from None
+            raise VLMError(f"cannot load the model in {str(path)!r}: {one_line(exc)}") from None
         if config.adapter_path:
             model = _with_adapter(model, config.adapter_path)
         model.to(device).eval()
@@ -246,9 +258,4 @@ def _with_adapter(model: Any, adapter_path: str) -> Any:
     try:
         return PeftModel.from_pretrained(model, path, local_files_only=True)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise VLMError(f"cannot load the adapter in {str(path)!r}: {_one_line(exc)}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
+        raise VLMError(f"cannot load the adapter in {str(path)!r}: {one_line(exc)}") from None

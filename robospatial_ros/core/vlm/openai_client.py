@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from robospatial_ros.core.configio import check_field_types
-from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.errors import ConfigError, one_line
 from robospatial_ros.core.vlm.base import VisualQuestion, VLMError
 
 BASE_URL_ENV_VARS = ("ROBOSPATIAL_OPENAI_BASE_URL", "OPENAI_BASE_URL")
@@ -283,8 +283,8 @@ class OpenAIChatClient:
         if isinstance(reason, TimeoutError):
             return _AttemptFailed(f"{where} timed out after {self.config.timeout_s:g} s (timeout_s)", True)
         if isinstance(reason, ssl.SSLCertVerificationError):  # retrying cannot fix a certificate
-            return _AttemptFailed(f"{where} is unusable: {_one_line(str(reason))}", False)
-        return _AttemptFailed(f"{where} is unreachable: {_one_line(str(reason)) or type(reason).__name__}", True)
+            return _AttemptFailed(f"{where} is unusable: {one_line(reason)}", False)
+        return _AttemptFailed(f"{where} is unreachable: {one_line(reason) or type(reason).__name__}", True)
 
     @staticmethod
     def _parse_json(raw: bytes, where: str) -> dict[str, Any]:
@@ -317,10 +317,6 @@ class OpenAIChatClient:
         return message.replace(self._api_key, "***") if self._api_key else message
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _error_excerpt(raw: bytes) -> str:
     """The message of an OpenAI / vLLM error body, else the body itself; one line, shortened."""
     text = raw.decode("utf-8", errors="replace")
@@ -334,8 +330,7 @@ def _error_excerpt(raw: bytes) -> str:
         message = nested if isinstance(nested, str) else data.get("message")
         if isinstance(message, str) and message.strip():
             text = message
-    text = _one_line(text)
-    return text if len(text) <= ERROR_EXCERPT_CHARS else text[: ERROR_EXCERPT_CHARS - 3] + "..."
+    return one_line(text, ERROR_EXCERPT_CHARS)
 
 
 def _retry_after_s(value: str | None) -> float | None:
