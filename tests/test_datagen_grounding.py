@@ -48,7 +48,7 @@ def test_sim_items_match_a_fresh_render_of_the_same_layout():
 
     cfg = GroundingConfig(image_width_px=160, image_height_px=120, progress=False, min_objects=3, max_objects=3)
     (sample,) = list(grounding_sim_samples(cfg, 1, seed=5))
-    assert sample.question == grounding_prompt([]) and sample.kind == "grounding"
+    assert sample.question == grounding_prompt() and sample.kind == "grounding"
     ep = sample.metadata["source"]["sim_seed"]
     assert ep == episode_seed(5, 0)
     shot = TabletopSim(TabletopConfig(seed=ep, objects=cfg.sim_objects, num_objects=3, image_width_px=160,

@@ -380,7 +380,7 @@ def test_cli_predictions_with_limit_and_category(data_dir, tmp_path, capsys):
 def test_cli_errors(data_dir, tmp_path, capsys):
     with pytest.raises(EvalDataError, match="dataset directory not found"):
         run_cli("--data", str(tmp_path / "missing"))
-    with pytest.raises(RoboSpatialError):  # no such backend (or no backends module at all)
+    with pytest.raises(RoboSpatialError, match="unknown backend 'no-such-backend'"):
         run_cli("--data", str(data_dir), "--backend", "no-such-backend", "--no-progress")
     with pytest.raises(ConfigError, match="do not apply to --predictions"):
         run_cli("--data", str(data_dir), "--predictions", "p.jsonl", "--set", "a=1")

@@ -44,8 +44,6 @@ from robospatial_ros.ros.conversions import (
     scene_to_msg,
 )
 
-pytest.importorskip("transformers", reason="the VLM extra is part of make setup")
-
 SPATIAL = SpatialConfig(grid_resolution_m=0.01, context_threshold_m=0.3)
 SPATIAL_ARGS = ["-p", "spatial.grid_resolution_m:=0.01", "-p", "spatial.context_threshold_m:=0.3",
                 "-p", "check_reach:=false"]  # fmt: skip

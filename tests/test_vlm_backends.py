@@ -16,7 +16,7 @@ import synthetic
 
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.commands import parse_command
-from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import OrientedBox
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.placement import PlacementError
@@ -27,6 +27,7 @@ from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.vlm.backends import (
     HybridBackend,
+    SceneTextAnswerer,
     VerifyBackend,
     VLMBackendConfig,
     check_points,
@@ -34,6 +35,7 @@ from robospatial_ros.core.vlm.backends import (
 )
 from robospatial_ros.core.vlm.base import VisualQuestion
 from robospatial_ros.core.vlm.lifting import LiftError, Plane, lift_for_reference, lift_to_plane, to_frame
+from robospatial_ros.core.vlm.parsing import PointConvention, parse_points
 from robospatial_ros.core.vlm.prompts import grounding_prompt
 
 import scenes
@@ -110,10 +112,28 @@ def test_check_points_flags_occupied_and_wrong_side_points():
     good = GeometricReasoner(SPATIAL).answer(view, query).points_3d[:3]
     on_mug = np.array([[0.3, 0.2, 0.0]])  # the mug's footprint centre: occupied
     right_side = np.array([[0.3, -0.2, 0.0]])  # between the bowl and the box: free, but right of the bowl
-    verdict = check_points(view, query, np.vstack([good, on_mug, right_side]))
-    assert verdict.ok.tolist() == [True, True, True, False, False]
-    assert verdict.occupied.tolist() == [False, False, False, True, False]
-    assert verdict.wrong_side.tolist()[4] is True
+    far_left = np.array([[0.3, 0.6, 0.0]])  # free and left of the bowl, but 0.65 m from it (threshold 0.3 m)
+    verdict = check_points(view, query, np.vstack([good, on_mug, right_side, far_left]))
+    assert verdict.ok.tolist() == [True, True, True, False, False, False]
+    assert verdict.occupied.tolist() == [False, False, False, True, False, False]
+    assert verdict.wrong_side.tolist()[4:] == [True, False]
+    assert verdict.too_far.tolist() == [False] * 5 + [True]
+
+
+def test_eval_runs_verify_on_items_that_carry_their_scene_and_depth():
+    view = tabletop()
+    cam = view.scene.camera
+    query = parse_question("points left of the bowl", view.scene.names)
+    good = GeometricReasoner(SPATIAL).answer(view, query).points_3d[:2]
+    model = ScriptedModel(as_text(view, np.vstack([[0.3, 0.2, 0.0], good])))  # the first lies on the mug
+    answerer = SceneTextAnswerer(VerifyBackend(model, VLMBackendConfig(), SPATIAL), "verify", SPATIAL)
+    image, depth = np.zeros((cam.height, cam.width, 3), np.uint8), np.ones((cam.height, cam.width), np.float32)
+    item = VisualQuestion(image, query.text, depth, view.scene)
+    (text,) = answerer.answer_texts([item])
+    expected = cam.normalize(cam.project(good)[0])  # the two good points survive, the one on the mug does not
+    np.testing.assert_allclose(parse_points(text, PointConvention.NORMALIZED), expected, atol=1e-3)
+    with pytest.raises(RoboSpatialError, match="needs each item's depth image and 3D scene"):
+        answerer.answer_texts([VisualQuestion(image, query.text)])
 
 
 def test_verify_keeps_only_checked_points_and_places_on_the_first():
@@ -199,7 +219,7 @@ def test_hybrid_grounds_names_then_answers_geometrically(rendering):
     query = parse_question("Is the red block to the left of the blue block?", ["red block", "blue block"])
     answer = backend.answer(empty, query, frame)
     assert answer.yes is True  # red at y = +0.15 is left of blue at y = -0.15 for a camera looking along +x
-    assert model.asked[0].question == grounding_prompt([])
+    assert model.asked[0].question == grounding_prompt()
     assert "objects grounded by the model: table, red block, blue block" in answer.assumptions[-1]
     cmd = parse_command("put the blue block to the left of the red block", ["red block", "blue block"])
     spot = backend.place(empty, cmd, None, frame)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 from vlm_helpers import random_image, save_scripted_qwen
@@ -15,7 +18,7 @@ from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.core.vlm.backends import VLMBackendConfig, VLMParseFailure, make_backend
 from robospatial_ros.core.vlm.base import VisualQuestion, VLMError
 from robospatial_ros.core.vlm.hf import HFConfig, HFVLMClient
-from robospatial_ros.core.vlm.qwen import IMAGE_PAD_ID, qwen_tokenizer, save_random_qwen_vl
+from robospatial_ros.core.vlm.qwen import IMAGE_PAD_ID, SIZES, qwen_tokenizer, save_random_qwen_vl
 
 import scenes
 
@@ -60,6 +63,11 @@ def test_tokenizer_has_the_real_qwen_vocabulary_and_special_ids():
     assert tok.decode(ids) == "Is the mug left of the bowl?"
     assert len(ids) == 8  # whole-word BPE tokens, not characters
     assert tok.encode("538", add_special_tokens=False) == [tok.convert_tokens_to_ids(d) for d in "538"]  # digits split
+
+
+def test_a_saved_random_model_records_its_shape(tiny_dir):
+    recorded = json.loads((tiny_dir / "robospatial_random_init.json").read_text())
+    assert recorded == json.loads(json.dumps(asdict(SIZES["tiny"])))
 
 
 def test_random_tiny_model_answers_a_batch_of_differently_sized_images(tiny_dir):

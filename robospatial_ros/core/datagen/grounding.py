@@ -79,7 +79,7 @@ def grounding_sample(rgb: np.ndarray, masks: dict[str, np.ndarray], config: Grou
     boxes = mask_boxes(masks, config.min_box_px)
     metadata = {**meta, "convention": config.convention, "image_size": [w, h],
                 "boxes_px": {name: box.tolist() for name, box in boxes}}  # fmt: skip
-    return Sample("grounding", "grounding", grounding_prompt([]), box_answer(boxes, w, h, config.convention),
+    return Sample("grounding", "grounding", grounding_prompt(), box_answer(boxes, w, h, config.convention),
                   [rgb], metadata=metadata)  # fmt: skip
 
 

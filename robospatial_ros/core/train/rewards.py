@@ -162,9 +162,7 @@ class RegionChecker:
             return np.zeros(len(points_2d), bool)
         ok = np.zeros(len(points_2d), bool)
         if lifted.valid.any():
-            # (M, 3) world, metres; as far from the reference as the context region reaches, no farther
-            within = self.view.config.context_threshold_m
-            verdict = check_points(self.view, self.query, lifted.points_3d[lifted.valid], max_distance_m=within)
+            verdict = check_points(self.view, self.query, lifted.points_3d[lifted.valid])  # (M, 3) world, metres
             ok[lifted.valid] = verdict.ok
         return ok
 

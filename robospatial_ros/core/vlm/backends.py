@@ -33,8 +33,9 @@ from robospatial_ros.core.placement import Placement, PlacementError, choose_pla
 from robospatial_ros.core.questions import Query, parse_question
 from robospatial_ros.core.reasoner import Answer, GeometricReasoner, format_points
 from robospatial_ros.core.scene import Scene, SceneObject
+from robospatial_ros.core.spatial.compatibility import footprint_fits
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.spatial.context import Candidates, frame_exclude, side_mask
+from robospatial_ros.core.spatial.context import frame_exclude, point_sides
 from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
 from robospatial_ros.core.spatial.types import QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
@@ -101,16 +102,17 @@ class GeometricBackend:
 # --- a model answering from the image -----------------------------------------------------------------
 
 
-def make_client(config: VLMBackendConfig, client: str | None = None, progress: bool = False) -> TextAnswerer:
-    """The model behind the VLM backends (loads weights / checks the endpoint settings now)."""
+def make_client(config: VLMBackendConfig, client: str | None = None) -> TextAnswerer:
+    """The model behind the VLM backends (loads weights / checks the endpoint settings now). No
+    progress bars: a node answers one question at a time, and eval shows its own bar."""
     which = client or config.client
     if which == "hf":
         from robospatial_ros.core.vlm.hf import HFVLMClient
 
-        return HFVLMClient(config.hf, progress=progress)
+        return HFVLMClient(config.hf)
     from robospatial_ros.core.vlm.openai_client import OpenAIChatClient
 
-    return OpenAIChatClient(config.openai, progress=progress)
+    return OpenAIChatClient(config.openai, progress=False)
 
 
 def seen_size(client: TextAnswerer, frame: RGBDFrame) -> tuple[int, int]:
@@ -158,11 +160,17 @@ class VLMBackend:
     ) -> Placement:
         if command.relation is Relation.ON_TOP:  # no context question exists for 'on top': the core decides
             return choose_placement(view, command, allowed=allowed)
+        points, reply = self.placement_points(view, command, frame)
+        return _first_placement(view, command, points, allowed, reply)
+
+    def placement_points(
+        self, view: SceneView, command: PlacementCommand, frame: RGBDFrame | None
+    ) -> tuple[np.ndarray, str]:
+        """The model's spots for the command, lifted: (N, 3) world points, metres, and its reply."""
         frame = _need_frame(frame, self.name)
         reply = self.ask(frame.color, placement_prompt(command))
-        pts2d = self.read_points(reply, frame)
-        lifted = lift_for_reference(pts2d, view, view.scene.get(command.reference))
-        return _first_placement(view, command, lifted.points_3d[lifted.valid], allowed, reply)
+        lifted = lift_for_reference(self.read_points(reply, frame), view, view.scene.get(command.reference))
+        return lifted.points_3d[lifted.valid], reply
 
 
 class VLMParseFailure(RoboSpatialError):
@@ -204,7 +212,7 @@ class Verdict:
     occupied: np.ndarray  # (N,) bool: on an occupied cell or off the support
     wrong_side: np.ndarray  # (N,) bool: not on the asked side of the reference in the asked frame
     blocked: np.ndarray  # (N,) bool: the target's footprint there would overlap something (placements only)
-    too_far: np.ndarray  # (N,) bool: beyond the allowed distance from the reference's footprint (when one is set)
+    too_far: np.ndarray  # (N,) bool: farther from the reference than its free-space region reaches
     turn_rad: np.ndarray  # (N,) the first turn about z at which the target fits there (placements; else 0)
 
     @property
@@ -212,50 +220,46 @@ class Verdict:
         return ~(self.occupied | self.wrong_side | self.blocked | self.too_far)
 
     def summary(self) -> str:
-        far = f", {int(self.too_far.sum())} too far from the reference" if self.too_far.any() else ""
         return (f"{int(self.occupied.sum())} on occupied space, {int(self.wrong_side.sum())} on the wrong side, "
-                f"{int(self.blocked.sum())} where the object would not fit{far}")  # fmt: skip
+                f"{int(self.too_far.sum())} too far from the reference, "
+                f"{int(self.blocked.sum())} where the object would not fit")  # fmt: skip
 
 
-def check_points(
-    view: SceneView,
-    query: Query,
-    points_3d: np.ndarray,
-    target: SceneObject | None = None,
-    max_distance_m: float | None = None,
-) -> Verdict:
-    """Occupancy and side checks of (N, 3) world points at the reference's base height (the core's rules).
-
-    `max_distance_m`: also reject points farther than this from the reference's footprint (the context
-    region's own limit, `context_threshold_m`; None: any distance, as a placement may be)."""
+def check_points(view: SceneView, query: Query, points_3d: np.ndarray, target: SceneObject | None = None) -> Verdict:
+    """The core's verdict on (N, 3) world points at the reference's base height, by the rules its own
+    candidates follow: on a free cell, not on the reference, on the asked side in the asked frame, and
+    within the region's reach (`context_threshold_m` from the reference's footprint; for a placement
+    of `target`, widened by half of both objects' sizes, as compatibility candidates are). With a
+    target, its footprint must also fit there (`footprint_fits`) at one of the compatibility turns."""
+    cfg = view.config
     ref = view.scene.get(query.reference)
     pts = np.asarray(points_3d, dtype=float).reshape(-1, 3)
     grid = grid_for(view, frame_exclude(ref), view.support_of(ref))
     distance = view.view(ref).distance_to_footprint(pts[:, :2])  # (N,) metres
     occupied = ~grid.is_free(pts[:, :2]) | (distance <= 1e-9)
-    too_far = np.zeros(len(pts), bool) if max_distance_m is None else distance > max_distance_m + 1e-9
+    reach = cfg.context_threshold_m
+    if target is not None:
+        reach += (target.box.size[:2].max() + ref.box.size[:2].max()) / 2
+    too_far = distance > reach + 1e-9
     uv, depth = view.scene.camera.project(pts)
-    cands = Candidates(pts, uv, depth, np.zeros(len(pts)), grid)
-    wrong = ~side_mask(view, ref, cands, query.frame, query.relation)
+    wrong = ~point_sides(view, ref, pts, uv, depth, query.frame)[query.relation]
     blocked, turn_rad = np.zeros(len(pts), bool), np.zeros(len(pts))
-    if target is not None:  # the whole footprint must land on free cells: every object but the target blocks
+    if target is not None:  # every object but the target blocks
         own = grid_for(view, frozenset([target.name]), view.support_of(ref))
         for i in np.flatnonzero(~(occupied | wrong | too_far)):
-            turn = _first_fitting_turn(own, target, pts[i], view.config.compatibility_angles_deg)
+            turn = _first_fitting_turn(view, own, target, pts[i])
             blocked[i], turn_rad[i] = turn is None, turn or 0.0
     return Verdict(occupied, wrong, blocked, too_far, turn_rad)
 
 
-def _first_fitting_turn(
-    grid: OccupancyGrid, target: SceneObject, xyz: np.ndarray, angles_deg: Sequence[float]
-) -> float | None:
-    """The first of the configured turns (radians, the core's compatibility angles) at which `target`'s
-    footprint, centred on the (3,) world point `xyz`, covers free cells only; None when none does."""
-    for angle in angles_deg:
+def _first_fitting_turn(view: SceneView, grid: OccupancyGrid, target: SceneObject, xyz: np.ndarray) -> float | None:
+    """The first compatibility turn (radians) at which `target`'s footprint, centred on the (3,) world
+    point `xyz`, passes the core's fit rule on `grid`; None when none does."""
+    cfg = view.config
+    buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
+    for angle in cfg.compatibility_angles_deg:
         footprint = placed_box(target.box, xyz[:2], float(xyz[2]), math.radians(angle)).footprint()
-        rows, cols, inside = grid.polygon_cells(footprint)
-        cells_free = grid.free[rows, cols][inside]
-        if cells_free.size and cells_free.all() and grid.is_free(footprint).all():
+        if footprint_fits(grid, footprint, buffer_cells, cfg.buffer_ratio):
             return math.radians(angle)
     return None
 
@@ -289,10 +293,7 @@ class VerifyBackend(VLMBackend):
     ) -> Placement:
         if command.relation is Relation.ON_TOP:
             return choose_placement(view, command, allowed=allowed)
-        frame = _need_frame(frame, self.name)
-        reply = self.ask(frame.color, placement_prompt(command))
-        lifted = lift_for_reference(self.read_points(reply, frame), view, view.scene.get(command.reference))
-        pts = lifted.points_3d[lifted.valid]
+        pts, reply = self.placement_points(view, command, frame)
         query = Query(QueryType.CONTEXT, command.frame, command.relation, command.reference, None, command.text)
         verdict = check_points(view, query, pts, view.scene.get(command.target))
         if not verdict.ok.any():
@@ -310,17 +311,17 @@ class HybridBackend:
 
     name = "hybrid"
 
-    def __init__(self, client: TextAnswerer, config: VLMBackendConfig, spatial: SpatialConfig, perception: Any = None):
+    def __init__(self, client: TextAnswerer, config: VLMBackendConfig, spatial: SpatialConfig):
         from robospatial_ros.core.perception.pipeline import Perception
 
         self.client, self.config = client, config
         self.boxes = PointConvention(config.box_convention)
-        self.perception = perception or Perception()
+        self.perception = Perception()
         self.geometric = GeometricBackend(spatial)
 
-    def ground(self, frame: RGBDFrame, names: Sequence[str] | None = None) -> Scene:
+    def ground(self, frame: RGBDFrame) -> Scene:
         """Ask the model for labelled boxes and turn them into a 3D scene (support + objects)."""
-        reply = self.client.answer_texts([VisualQuestion(frame.color, grounding_prompt(list(names or [])))])[0]
+        reply = self.client.answer_texts([VisualQuestion(frame.color, grounding_prompt())])[0]
         boxes = parse_boxes(reply, self.boxes, seen_size(self.client, frame))
         scale = np.array([frame.width, frame.height] * 2, dtype=float)
         detections = BoxDetections([b.label for b in boxes], np.array([b.xyxy * scale for b in boxes]).reshape(-1, 4))
@@ -328,8 +329,7 @@ class HybridBackend:
 
     def grounded_view(self, view: SceneView, frame: RGBDFrame | None) -> SceneView:
         scene = self.ground(_need_frame(frame, self.name))
-        if view is not None:  # keep the robot base pose the perceived scene came with
-            scene = Scene(scene.objects, scene.camera, view.scene.base_to_world)
+        scene = Scene(scene.objects, scene.camera, view.scene.base_to_world)  # the robot base pose stays
         return SceneView(scene, self.geometric.reasoner.config).prepare()
 
     def answer(self, view: SceneView, query: Query, frame: RGBDFrame | None = None) -> Answer:
@@ -375,17 +375,18 @@ def make_text_answerer(
     """A backend for `robospatial eval`: hf/openai answer from the image; see `SceneTextAnswerer` for the rest."""
     vlm = load_config(VLMBackendConfig, config_path, overrides)
     if name in CLIENTS:
-        return make_client(vlm, name, progress=False)
+        return make_client(vlm, name)
     if name in ("hybrid", "verify"):
-        return SceneTextAnswerer(make_backend(name, spatial or SpatialConfig(), vlm), name)
+        spatial = spatial or SpatialConfig()
+        return SceneTextAnswerer(make_backend(name, spatial, vlm), name, spatial)
     raise ConfigError(f"unknown backend {name!r} for eval; available: {', '.join(BACKEND_NAMES)}")
 
 
 class SceneTextAnswerer:
     """hybrid / verify as a TextAnswerer: needs each item's depth and camera (and for verify its 3D scene)."""
 
-    def __init__(self, backend: ReasonerBackend, name: str):
-        self.backend, self.name = backend, name
+    def __init__(self, backend: ReasonerBackend, name: str, spatial: SpatialConfig):
+        self.backend, self.name, self.spatial = backend, name, spatial
 
     def answer_texts(self, questions: Sequence[VisualQuestion]) -> list[str]:
         return [self._one(q) for q in questions]
@@ -396,9 +397,8 @@ class SceneTextAnswerer:
                                    "(our generated data has them; RoboSpatial-Home has no camera poses)")  # fmt: skip
         cam = q.scene.camera
         frame = RGBDFrame(q.image, np.nan_to_num(q.depth_m).astype(np.float32), cam.K, cam.camera_to_world, 1.0)
-        view = SceneView(q.scene, getattr(self.backend, "geometric", GeometricBackend(SpatialConfig())).reasoner.config)
         try:
             query = parse_question(q.question, q.scene.names)
-            return self.backend.answer(view.prepare(), query, frame).text
+            return self.backend.answer(SceneView(q.scene, self.spatial), query, frame).text
         except RoboSpatialError:  # an ill-formed answer for the scorer, not a crash of the whole run
             return ""

@@ -132,7 +132,7 @@ class HFVLMClient:
 
     name = "hf"
 
-    def __init__(self, config: HFConfig, progress: bool = False):
+    def __init__(self, config: HFConfig):
         transformers = _require_transformers()
         import torch
 
@@ -156,21 +156,21 @@ class HFVLMClient:
             model = _with_adapter(model, config.adapter_path)
         model.to(device).eval()
         processor.tokenizer.padding_side = "left"  # rows of a batch end where generation starts
-        self._attach(config, model, processor, template, progress)
+        self._attach(config, model, processor, template)
 
     @classmethod
     def from_loaded(cls, model: Any, processor: Any, config: HFConfig, template: str) -> HFVLMClient:
         """A client around a model and processor already in memory (e.g. while training): nothing is
         read from disk, nothing is moved; the caller owns eval mode and padding side."""
         client = cls.__new__(cls)
-        client._attach(config, model, processor, template, progress=False)
+        client._attach(config, model, processor, template)
         return client
 
-    def _attach(self, config: HFConfig, model: Any, processor: Any, template: str, progress: bool) -> None:
+    def _attach(self, config: HFConfig, model: Any, processor: Any, template: str) -> None:
         """All the state the answering methods use, set in one place for both constructors."""
         import torch
 
-        self.config, self.progress, self.timings, self._torch = config, progress, Timings(), torch
+        self.config, self.timings, self._torch = config, Timings(), torch
         self.model, self.processor, self.template = model, processor, template
         self.device = str(next(model.parameters()).device)
 

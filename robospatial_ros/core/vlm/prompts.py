@@ -22,10 +22,10 @@ def placement_prompt(command: PlacementCommand) -> str:
     return template_question(QueryType.CONTEXT, command.frame, command.relation, command.reference, None)
 
 
-def grounding_prompt(names: list[str] | None = None) -> str:
-    """Ask for labelled 2D boxes in Qwen's grounding JSON (`bbox_2d` + `label`)."""
-    what = "each of these objects: " + ", ".join(names) if names else "every object on the table"
+def grounding_prompt() -> str:
+    """Ask for labelled 2D boxes of every object in Qwen's grounding JSON (`bbox_2d` + `label`): the hybrid
+    backend needs them all, since every object shapes the free space its answers are about."""
     return (
-        f"Locate {what} in the image and output the bounding boxes in JSON format, "
+        "Locate every object on the table in the image and output the bounding boxes in JSON format, "
         'as a list like [{"bbox_2d": [x1, y1, x2, y2], "label": "name"}].'
     )

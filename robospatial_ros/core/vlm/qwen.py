@@ -13,6 +13,7 @@ as real weights.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -178,5 +179,5 @@ def save_random_qwen_vl(out_dir: str | Path, size: str = "tiny", seed: int = 0, 
     random_qwen_vl(size, seed).save_pretrained(out)
     qwen_tokenizer().save_pretrained(out)
     qwen_image_processor(max_pixels=max_pixels).save_pretrained(out)
-    (out / "robospatial_random_init.json").write_text(str(asdict(SIZES[size])).replace("'", '"') + "\n")
+    (out / "robospatial_random_init.json").write_text(json.dumps(asdict(SIZES[size]), indent=1) + "\n")
     return out
