@@ -103,9 +103,9 @@ def run_eval(args: argparse.Namespace) -> int:
         report = score_predictions(Path(args.predictions), config)
     else:
         # Check the dataset before building the backend (loading a model can take minutes).
-        load_eval_items(config.data_dir, config.limit, config.categories)
+        items = load_eval_items(config.data_dir, config.limit, config.categories)
         answerer = make_answerer(args.backend or GEOMETRIC, args.config, overrides, config.data_dir)
-        report = evaluate(answerer, config, progress=not args.no_progress)
+        report = evaluate(answerer, config, progress=not args.no_progress, items=items)
     print(report.table())
     if config.output_json is not None:
         print(f"report written to {config.output_json}")

@@ -29,6 +29,7 @@ from robospatial_ros.core.configio import from_mapping, read_yaml_mapping, to_ma
 from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, progress_bar, sim_shots
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError, SceneError
+from robospatial_ros.core.images import read_rgb
 from robospatial_ros.core.qa import scene_questions
 from robospatial_ros.core.questions import Query, parse_question
 from robospatial_ros.core.scene import Scene, SceneObject, read_scene_json, scene_from_dict, scene_to_dict
@@ -124,7 +125,7 @@ def scene_file_samples(
     scene_path = Path(scene_path)
     data = _read_scene_json(scene_path)
     scene = scene_from_dict(data)
-    image = read_image(find_image(scene_path, data, image_path))
+    image = read_rgb(find_image(scene_path, data, image_path), RoboSpatialGenError)
     cam = scene.camera
     if image.shape[:2] != (cam.height, cam.width):
         raise RoboSpatialGenError(
@@ -207,14 +208,6 @@ def find_image(scene_path: Path, data: Mapping[str, Any], image_path: str | Path
             return path
     listed = ", ".join(str(p) for p in candidates)
     raise RoboSpatialGenError(f"no image for scene {scene_path}: looked for {listed}")
-
-
-def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from an image file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise RoboSpatialGenError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 # --- items ---------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from robospatial_ros.core.datagen.episodes import progress_bar
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.datagen.ssrl_tasks import ALL_TASKS, BUILDERS, DEPTH_TASKS, FrameContext
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.images import read_rgb
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SUFFIX = "_depth"  # <stem>_depth.png is the depth map of <stem>.png / .jpg, not an image
@@ -163,14 +164,6 @@ def ssrl_samples(
 # --- frame sources -------------------------------------------------------------------------------
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB (grey and 16-bit images are converted)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SSRLError(f"cannot read image {path} (not a PNG/JPEG or corrupt)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) float32 metres from a 16-bit millimetre PNG or a float-metre .npy file."""
     if path.suffix == ".npy":
@@ -227,7 +220,7 @@ def image_folder_frames(folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray |
 
 def _folder_frames(images: list[Path]) -> Iterator[Frame]:
     for path in images:
-        rgb = _read_rgb(path)
+        rgb = read_rgb(path, SSRLError)
         depth_path = depth_path_for(path)
         yield rgb, None if depth_path is None else _read_depth(depth_path, rgb.shape[:2])
 

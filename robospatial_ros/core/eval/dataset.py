@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from robospatial_ros.core.errors import RoboSpatialError
+from robospatial_ros.core.images import read_rgb
 from robospatial_ros.core.vlm.base import VisualQuestion
 
 ANNOTATIONS = "annotations.json"
@@ -152,16 +153,6 @@ def load_eval_items(
     return [_item(data_dir, i, r, require_images) for i, r in selected]
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from an image file."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise EvalDataError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def read_depth_m(path: Path) -> np.ndarray:
     """(H, W) float32 metres from a 16-bit PNG in millimetres (0 = unknown); float images are metres."""
     import cv2
@@ -206,7 +197,7 @@ def load_visual_question(item: EvalItem) -> VisualQuestion:
             metadata["depth_error"] = str(exc)
             warnings.warn(f"depth images not used: {exc.reason}", stacklevel=2)  # once per distinct reason
     scene = load_scene(item.scene_path) if item.scene_path is not None else None
-    return VisualQuestion(read_rgb(item.img_path), item.question, depth, scene, metadata)
+    return VisualQuestion(read_rgb(item.img_path, EvalDataError), item.question, depth, scene, metadata)
 
 
 def write_eval_items(data_dir: str | Path, records: list[dict[str, Any]]) -> Path:

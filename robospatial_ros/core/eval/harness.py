@@ -211,12 +211,11 @@ def _where2place(item: EvalItem, text: str) -> float | None:
     """Fraction of the answer's points inside the item's mask; None for items without one."""
     if item.mask_path is None or is_binary_truth(item.answer):
         return None
-    mask = read_mask(item.mask_path)  # (H, W) bool
     try:
         points = parse_points(text, PointConvention.NORMALIZED)  # (N, 2) normalized x, y
-    except ParseError:  # no points, or a value outside [0, 1]: nothing counts
+    except ParseError:  # no points, or a value outside [0, 1]: nothing counts (and no mask to read)
         return 0.0
-    return where2place_fraction(points, mask)
+    return where2place_fraction(points, read_mask(item.mask_path))  # mask: (H, W) bool
 
 
 def score_answer(item: EvalItem, text: str, config: EvalConfig) -> ItemResult:
@@ -252,11 +251,16 @@ def _checked_texts(texts: Any, expected: int, name: str) -> list[str]:
     return texts
 
 
-def evaluate(answerer: TextAnswerer, config: EvalConfig, progress: bool = True) -> EvalReport:
-    """Ask `answerer` every selected item in batches, score the answers, write the report if asked."""
+def evaluate(
+    answerer: TextAnswerer, config: EvalConfig, progress: bool = True, items: list[EvalItem] | None = None
+) -> EvalReport:
+    """Ask `answerer` every selected item in batches, score the answers, write the report if asked.
+
+    `items`: the dataset's items when the caller has already loaded (and so checked) them."""
     from tqdm import tqdm
 
-    items = load_eval_items(config.data_dir, config.limit, config.categories)
+    if items is None:
+        items = load_eval_items(config.data_dir, config.limit, config.categories)
     name = getattr(answerer, "name", type(answerer).__name__)
     report = EvalReport(source=str(name))
     with tqdm(total=len(items), desc=f"eval {name}", unit="item", disable=not progress) as bar:
