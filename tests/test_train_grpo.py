@@ -46,7 +46,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     query = {"type": "context", "frame": "ego", "relation": "left", "reference": "bowl", "object": None}
     context = line("images/blocks_00000.png", "Pinpoint several points left of the bowl.", "[(0.47, 0.55)]",
                    "robospatial", "context", metadata={"scene": scene_to_dict(s), "query": query,
-                                                       "spatial": {"grid_resolution_m": 0.01}})  # fmt: skip
+                                                       "spatial_config": {"grid_resolution_m": 0.01}})  # fmt: skip
     choice = line("images/blocks_00000.png", 'Which way did the camera turn? Answer with one of: "left", "right".',
                   "left", "sat", "ego_movement", choices=["left", "right"])  # fmt: skip
     (out / "mixed.jsonl").write_text("\n".join([yes_no, context, choice]) + "\n")

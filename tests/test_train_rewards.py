@@ -11,11 +11,11 @@ from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.reasoner import GeometricReasoner
 from robospatial_ros.core.scene import scene_to_dict
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.train.config import GRPOSettings, TrainDataError
+from robospatial_ros.core.train.config import GRPOSettings, TrainConfig, TrainDataError
+from robospatial_ros.core.train.grpo import grpo_arguments
 from robospatial_ros.core.train.rewards import (
     accuracy_reward,
     choice_reward,
-    combined_reward,
     completion_text,
     format_reward,
     point_in_region_reward,
@@ -132,15 +132,16 @@ def test_accuracy_routes_each_sample_to_its_check():
     assert accuracy_reward(completions, answer=answers, kind=kinds, metadata=metadata) == [1.0, 0.0, 0.5, 1.0, 0.0]
 
 
-def test_weighted_combinations_match_spatialladder_and_ssrl_weights():
+def test_the_configured_rewards_and_weights_reach_trl():
     completions = ["<think>a</think><answer>Yes</answer>", "Yes", "<think>b</think><answer>No</answer>"]
     columns = {"answer": ["Yes", "Yes", "Yes"], "kind": ["robospatial"] * 3, "metadata": ["{}"] * 3}
-    ladder = reward_functions(GRPOSettings(rewards=("accuracy", "format"), reward_weights=(1.0, 1.0)))
-    # accuracy [1, 1, 0], format [1, 0, 1]
-    assert combined_reward(*ladder, completions, **columns) == [2.0, 1.0, 1.0]
-    ssrl = reward_functions(GRPOSettings(rewards=("accuracy", "format"), reward_weights=(0.9, 0.1)))
-    assert combined_reward(*ssrl, completions, **columns) == pytest.approx([1.0, 0.9, 0.1])
-    assert [f.__name__ for f in ladder[0]] == ["accuracy_reward", "format_reward"]  # trl logs by name
+    ssrl = GRPOSettings(rewards=("accuracy", "format"), reward_weights=(0.9, 0.1))
+    (accuracy, fmt), weights = reward_functions(ssrl)
+    assert accuracy(completions, **columns) == [1.0, 1.0, 0.0] and fmt(completions, **columns) == [1.0, 0.0, 1.0]
+    assert [accuracy.__name__, fmt.__name__] == ["accuracy_reward", "format_reward"]  # trl logs by name
+    # trl forms the weighted sum itself: what matters is that it gets these weights.
+    config = TrainConfig(grpo=ssrl, per_device_batch_size=ssrl.num_generations)
+    assert grpo_arguments(config, False, weights).reward_weights == [0.9, 0.1]
 
 
 def test_reward_settings_are_validated():

@@ -111,7 +111,9 @@ class GRPOSettings:
     reward_weights: tuple[float, ...] = (1.0, 1.0)
     prompt_suffix: str = DEFAULT_FORMAT_SUFFIX  # appended to every question (training and in-training eval)
     point_convention: str = "normalized"  # how the model writes context points
-    spatial_config: str = ""  # SpatialConfig YAML for the point-in-region check ("" = core defaults)
+    # SpatialConfig YAML for the point-in-region check of samples whose metadata carries no
+    # "spatial_config" ("" = core defaults); robospatial datagen writes one, and it wins.
+    spatial_config: str = ""
     log_completions: bool = False
 
     def __post_init__(self) -> None:

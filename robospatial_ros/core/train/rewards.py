@@ -66,17 +66,12 @@ def _column(values: Sequence[Any] | None, n: int, default: Any = None) -> list[A
     return values
 
 
-def _yes_no_truth(answer: Any) -> bool | None:
-    text = str(answer or "").strip().lower()
-    return True if text.startswith("yes") else False if text.startswith("no") else None
-
-
 def yes_no_reward(completions: Sequence[Any], answer: Sequence[str] | None = None, **_: Any) -> list[Reward]:
     """1.0 when the (extracted) answer starts with the ground truth's yes/no, 0.0 when not; None when the
     ground truth is not a yes/no answer."""
     out: list[Reward] = []
     for completion, truth in zip(completions, _column(answer, len(completions))):
-        expected = _yes_no_truth(truth)
+        expected = parse_yes_no(str(truth or ""))
         if expected is None:
             out.append(None)
             continue
@@ -110,12 +105,20 @@ def format_reward(completions: Sequence[Any], **_: Any) -> list[Reward]:
 # --- point in region ------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_metadata(text: str) -> dict[str, Any]:
+    """One parse per distinct metadata string: a GRPO group's completions share their sample's."""
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        raise TrainDataError(f"sample metadata is not valid JSON: {text[:60]!r}") from None
+    return value if isinstance(value, dict) else {}
+
+
 def _metadata(value: Any) -> dict[str, Any]:
+    """The metadata column's value as a dict (the dataset holds sorted JSON text); read-only."""
     if isinstance(value, str):
-        try:
-            value = json.loads(value) if value else {}
-        except json.JSONDecodeError:
-            raise TrainDataError(f"sample metadata is not valid JSON: {value[:60]!r}") from None
+        return _parse_metadata(value)
     return value if isinstance(value, dict) else {}
 
 
@@ -139,12 +142,12 @@ class RegionChecker:
         q = metadata["query"]
         try:
             self.query = Query(QueryType(q["type"]), Frame(q["frame"]), Relation(q["relation"]), str(q["reference"]),
-                               q.get("object") or q.get("target"))  # fmt: skip
+                               q.get("object"))  # fmt: skip
         except (KeyError, ValueError) as exc:
             raise TrainDataError(f"sample metadata query {q!r} is not a valid query: {exc}") from None
         config = spatial or SpatialConfig()
-        generator = metadata.get("spatial_config", metadata.get("spatial"))
-        if isinstance(generator, dict):  # the settings the generator answered with win
+        generator = metadata.get("spatial_config")
+        if isinstance(generator, dict):  # the settings the generator answered with win over `spatial`
             from robospatial_ros.core.configio import to_mapping
 
             config = from_mapping(SpatialConfig, {**to_mapping(config), **generator}, "metadata spatial_config")
@@ -170,7 +173,7 @@ class RegionChecker:
 @functools.lru_cache(maxsize=256)
 def _checker(metadata_json: str, spatial: Any) -> RegionChecker:
     """One checker per (sample, config): the group's completions share its prepared scene."""
-    return RegionChecker(json.loads(metadata_json), spatial)
+    return RegionChecker(_parse_metadata(metadata_json), spatial)
 
 
 def point_in_region_reward(
@@ -184,8 +187,8 @@ def point_in_region_reward(
     are not context questions with a scene. `spatial` is a SpatialConfig (default: the core's)."""
     out: list[Reward] = []
     convention = PointConvention(point_convention)
-    for completion, meta in zip(completions, _column(metadata, len(completions))):
-        meta = _metadata(meta)
+    for completion, raw in zip(completions, _column(metadata, len(completions))):
+        meta = _metadata(raw)
         if not is_context_sample(meta):
             out.append(None)
             continue
@@ -195,7 +198,8 @@ def point_in_region_reward(
             out.append(0.0)
             continue
         try:
-            checker = _checker(json.dumps(meta, sort_keys=True), spatial)
+            key = raw if isinstance(raw, str) else json.dumps(meta, sort_keys=True)  # the dataset's text as is
+            checker = _checker(key, spatial)
         except RoboSpatialError as exc:
             raise TrainDataError(f"cannot check points for a context sample: {exc}") from None
         out.append(float(checker.accepted(points).mean()))
@@ -222,7 +226,7 @@ def accuracy_reward(
     for completion, truth, k, meta in zip(completions, answers, kinds, metas):
         if is_context_sample(meta):
             out += point_in_region_reward([completion], [meta], spatial, point_convention)
-        elif _yes_no_truth(truth) is not None and k in ("robospatial", ""):
+        elif parse_yes_no(str(truth or "")) is not None and k in ("robospatial", ""):
             out += yes_no_reward([completion], [truth])
         else:
             out += choice_reward([completion], [truth])
@@ -257,14 +261,3 @@ def reward_functions(settings: GRPOSettings, spatial: Any = None) -> tuple[list[
             func = _bound(func, spatial=spatial, point_convention=settings.point_convention)
         funcs.append(func)
     return funcs, [float(w) for w in settings.reward_weights]
-
-
-def combined_reward(
-    funcs: Sequence[RewardFunc], weights: Sequence[float], completions: Sequence[Any], **columns: Any
-) -> list[float]:
-    """The weighted sum trl forms from several rewards (None counts as 0), for inspection and tests."""
-    total = np.zeros(len(completions))
-    for func, weight in zip(funcs, weights):
-        values = np.array([np.nan if v is None else v for v in func(completions, **columns)], dtype=float)
-        total += weight * np.nan_to_num(values, nan=0.0)
-    return total.tolist()
