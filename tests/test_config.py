@@ -50,3 +50,12 @@ def test_file_errors_are_one_line(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(SpatialConfig, tmp_path / "list.yaml")
+
+
+def test_exponent_floats_that_yaml_reads_as_text_load_as_floats(tmp_path):
+    path = tmp_path / "spatial.yaml"
+    path.write_text("grid_resolution_m: 1e-2\n")  # YAML 1.1: no dot, so a string
+    assert load_config(SpatialConfig, path).grid_resolution_m == 0.01
+    assert load_config(SpatialConfig, None, {"min_distance_m": "5e-2"}).min_distance_m == 0.05
+    with pytest.raises(ConfigError, match="grid_resolution_m"):
+        load_config(SpatialConfig, None, {"grid_resolution_m": "fine"})

@@ -101,6 +101,11 @@ def _coerce(value: Any, annotation: Any) -> Any:
         return tuple(value)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as text
+        try:
+            return float(value)
+        except ValueError:
+            return value  # left for the type check, which names the field
     return value
 
 

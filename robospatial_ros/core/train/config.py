@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from robospatial_ros.core.configio import check_field_types, from_mapping, read_yaml_mapping, to_mapping
+from robospatial_ros.core.configio import from_mapping, read_yaml_mapping, to_mapping, validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 
 RESOLVED_CONFIG = "resolved_config.yaml"
@@ -53,22 +53,6 @@ def _non_negative(config: Any, *names: str) -> None:
             raise ConfigError(f"{name} must be >= 0, got {getattr(config, name)}")
 
 
-def _checked_types(config: Any) -> None:
-    """check_field_types, after reading float fields written as strings: YAML 1.1 reads `1e-3` (no dot)
-    as text, and learning rates are written that way."""
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if f.type in (float, "float") and isinstance(value, str):
-            try:
-                object.__setattr__(config, f.name, float(value))
-            except ValueError:
-                raise ConfigError(f"{f.name} must be a number, got {value!r}") from None
-    try:
-        check_field_types(config)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 @dataclass(frozen=True)
 class LoraSettings:
     """Which linear layers get LoRA adapters, and their shape."""
@@ -86,7 +70,7 @@ class LoraSettings:
     modules_to_save: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _checked_types(self)
+        validate_fields(self)
         _positive(self, "rank", "alpha")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
@@ -117,7 +101,7 @@ class GRPOSettings:
     log_completions: bool = False
 
     def __post_init__(self) -> None:
-        _checked_types(self)
+        validate_fields(self)
         _positive(self, "num_generations", "max_completion_length", "temperature", "num_iterations")
         _non_negative(self, "beta")
         if not 0.0 < self.top_p <= 1.0:
@@ -189,7 +173,7 @@ class TrainConfig:
     progress: bool = True  # tqdm bars
 
     def __post_init__(self) -> None:
-        _checked_types(self)
+        validate_fields(self)
         object.__setattr__(self, "bf16", _tristate(self.bf16, "bf16"))
         if not isinstance(self.resume, (bool, str)):
             raise ConfigError(f"resume must be true, false or a checkpoint directory, got {self.resume!r}")
@@ -275,7 +259,7 @@ class CurriculumConfig:
     base_dir: str = ""  # where stage config paths are relative to (the curriculum file's directory)
 
     def __post_init__(self) -> None:
-        _checked_types(self)
+        validate_fields(self)
         if not self.stages:
             raise ConfigError("a curriculum needs at least one stage")
         names = [s.name for s in self.stages]
