@@ -133,7 +133,7 @@ def _trl_grpo(args: argparse.Namespace, model: Path, data: Path, out: Path) -> t
     return timer.rates()
 
 
-def _guarded(name: str, fn: Any, *fn_args: Any) -> tuple[float, float] | str:
+def _guarded(fn: Any, *fn_args: Any) -> tuple[float, float] | str:
     try:
         return fn(*fn_args)
     except Exception as exc:  # a default the hardware cannot run (e.g. bf16) is a table entry, not a crash
@@ -151,12 +151,12 @@ def speed(args: argparse.Namespace) -> int:
         data = write_blocks_dataset(scratch / "data", max(64, 4 * args.batch * args.steps), size_px=args.image_px)
         rows = []
         for label, fn in (("SFT, ours", _ours_sft), ("SFT, trl defaults", _trl_sft)):
-            result = _guarded(label, fn, args, model, data, scratch / label.replace(" ", "_"))
+            result = _guarded(fn, args, model, data, scratch / label.replace(" ", "_"))
             tokens = result if isinstance(result, str) else f"{result[1]:.0f}"
             rows.append((label, "tokens/s", tokens))
         if not args.no_grpo:
             for label, fn in (("GRPO, ours", _ours_grpo), ("GRPO, trl defaults", _trl_grpo)):
-                result = _guarded(label, fn, args, model, data, scratch / label.replace(" ", "_"))
+                result = _guarded(fn, args, model, data, scratch / label.replace(" ", "_"))
                 steps = result if isinstance(result, str) else f"{result[0]:.3f}"
                 rows.append((label, "steps/s", steps))
     print(f"\ntraining throughput, {args.size} random-init Qwen2.5-VL, {args.image_px}x{args.image_px} images, "

@@ -72,11 +72,12 @@ def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
         client = HFVLMClient(config)
         images = [(rng.random((args.height, args.width, 3)) * 255).astype(np.uint8) for _ in range(args.batch_size)]
         client.generate(images, [QUESTION] * args.batch_size)  # warm-up (kernels, caches)
-        prompt, generate, parse, lift, tokens, own = [], [], [], [], [], True
+        prompt, generate, decode, parse, lift, tokens, own = [], [], [], [], [], [], True
         for _ in range(args.repeats):
             replies = client.generate(images, [QUESTION] * args.batch_size)
             prompt.append(client.timings.prompt_s / args.batch_size)
             generate.append(client.timings.generate_s / args.batch_size)
+            decode.append(client.timings.decode_s / args.batch_size)
             tokens += client.timings.new_tokens
             t0 = time.perf_counter()
             try:
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
             lift_for_reference(pts, view, bowl)
             parse.append(t1 - t0)
             lift.append(time.perf_counter() - t1)
-    total = [sum(parts) for parts in zip(prompt, generate, parse, lift)]
+    total = [sum(parts) for parts in zip(prompt, generate, decode, parse, lift)]
     source = "model reply" if own else "canned reply (model's did not parse)"
     import torch
 
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
     return [
         ("prompt build (template + image + tokens)", _ms(prompt), ""),
         (f"generate ({statistics.median(tokens):.0f} new tokens)", _ms(generate), ""),
+        ("decode (token ids -> text)", _ms(decode), ""),
         (f"parse ({source})", _ms(parse), ""),
         ("lift to the support plane", _ms(lift), ""),
         ("total per query", _ms(total), f"<= {TARGET_MS:g} on an H100 (3b): {verdict}"),

@@ -46,7 +46,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from robospatial_ros.cli import parse_overrides  # here, not at the top: cli.py imports this module
 
     overrides = parse_overrides(args.set)
-    if args.output_dir and args.train_kind != "curriculum":
+    if args.output_dir:  # a curriculum routes output_dir to itself (CURRICULUM_KEYS), a run to its config
         overrides["output_dir"] = args.output_dir
     return overrides
 
@@ -70,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.train_kind == "curriculum":
         from robospatial_ros.core.train.curriculum import DELIVERABLE, run_curriculum_file
 
-        outcomes = run_curriculum_file(args.config, overrides, args.output_dir)
+        outcomes = run_curriculum_file(args.config, overrides)
         for o in outcomes:
             merged = f", merged into {o.merged_dir}" if o.merged_dir else ""
             print(f"stage {o.name}: {o.global_step} steps on {o.base_model} -> {o.output_dir}{merged}")

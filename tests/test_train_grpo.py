@@ -77,7 +77,7 @@ def test_a_grpo_step_runs_with_every_reward(base_dir, mixed, tmp_path):
     assert load_train_config(result.output_dir / RESOLVED_CONFIG).grpo.rewards == names
 
 
-def test_a_curriculum_chains_merged_stages_and_delivers_the_last_adapter(base_dir, mixed, tmp_path):
+def test_a_curriculum_chains_merged_stages_and_delivers_the_last_adapter(base_dir, mixed, tmp_path, monkeypatch):
     blocks = mixed.parent
     (tmp_path / "stages").mkdir()
     common = {k: v for k, v in settings(base_dir, blocks, tmp_path / "ignored").items() if "." not in k}
@@ -112,6 +112,12 @@ def test_a_curriculum_chains_merged_stages_and_delivers_the_last_adapter(base_di
     assert not torch.equal(before[q], after[q]) and torch.equal(before[vision], after[vision])
     assert np.isfinite(after[q].numpy()).all()
 
+    import robospatial_ros.core.train.curriculum as curriculum_module
+
+    def no_training(kind, config):
+        raise AssertionError(f"stage {config.output_dir} trained again on resume")
+
+    monkeypatch.setattr(curriculum_module, "_run_stage", no_training)
     again = run_curriculum_file(tmp_path / "curriculum.yaml", {"resume": True})  # both stages done: skipped
     assert [o.global_step for o in again] == [o.global_step for o in outcomes]
     assert json.loads((first / DONE_MARKER).read_text())["merged"] == str(merged)

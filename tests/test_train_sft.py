@@ -152,6 +152,8 @@ def test_mixing_ratios_set_each_sources_share():
     assert sorted(r.kind for r in mixed) == ["a"] * 6 + ["b"] * 2
     assert {r.source for r in mixed if r.kind == "a"} == {"a0", "a1", "a2", "a3"}
     assert len(mix_sources([source("a", 3), source("b", 2)], [], seed=0)) == 5
+    thirds = mix_sources([source("a", 4), source("b", 3), source("c", 3)], [1.0, 1.0, 1.0], seed=0)
+    assert len(thirds) == 10 and sorted({r.kind for r in thirds}) == ["a", "b", "c"]  # round() gave 9
 
 
 def test_bad_inputs_are_one_line_errors(base_dir, blocks, tmp_path):

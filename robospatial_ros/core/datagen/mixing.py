@@ -235,8 +235,8 @@ def _auto_total(available: list[int], ratios: list[float]) -> int:
     return total
 
 
-def _choose(rng: random.Random, available: int, wanted: int, allow_repeat: bool, name: str) -> list[int]:
-    """Line indices to take (with multiplicity)."""
+def choose_indices(rng: random.Random, available: int, wanted: int, allow_repeat: bool, name: str) -> list[int]:
+    """`wanted` indices into `available` items (sorted, with multiplicity when repeats are allowed)."""
     if wanted <= available:
         return sorted(rng.sample(range(available), wanted))
     if not allow_repeat:
@@ -281,7 +281,7 @@ def mix_datasets(recipe_path: str | Path) -> MixSummary:
     records: list[dict[str, Any]] = []
     summary = MixSummary(recipe.output, total, recipe.seed)
     for source, n_available, wanted in zip(recipe.sources, available, counts):
-        indices = _choose(rng, n_available, wanted, recipe.allow_repeat, source.name)
+        indices = choose_indices(rng, n_available, wanted, recipe.allow_repeat, source.name)
         records.extend(_selected(source, indices, out_dir, recipe.absolute_paths))
         summary.sources[source.name] = {
             "available": n_available, "selected": wanted, "ratio": source.ratio, "repeated": wanted > n_available,

@@ -89,7 +89,7 @@ class GRPOSettings:
     top_p: float = 1.0
     num_iterations: int = 1  # optimisation passes per generated batch
     # Reward functions (see robospatial_ros.core.train.rewards) and their weights. "accuracy" routes
-    # each sample to yes_no / point_in_region / choice by its kind and task. SpatialLadder weighs
+    # each sample to yes_no / point_in_region / choice by its kind and metadata. SpatialLadder weighs
     # accuracy:format 1:1, Spatial-SSRL 0.9:0.1.
     rewards: tuple[str, ...] = ("accuracy", "format")
     reward_weights: tuple[float, ...] = (1.0, 1.0)

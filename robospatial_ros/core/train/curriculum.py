@@ -120,7 +120,7 @@ def run_curriculum(
         config = stage_config(curriculum, index, base, stage_overrides or {})
         merge = index < last or curriculum.merge_last
         done = _finished(Path(config.output_dir)) if curriculum.resume else None
-        if done is not None and (done["merged"] or not merge or config.finetune == "full"):
+        if done is not None and (done["merged"] or not merge):  # a full stage records itself as merged
             log.info("stage %s already finished; skipping", stage.name)
             merged, step = (Path(done["merged"]) if done["merged"] else None), int(done["global_step"])
         else:
@@ -150,13 +150,9 @@ def write_deliverable(curriculum: CurriculumConfig, final: StageOutcome) -> Path
     return path
 
 
-def run_curriculum_file(
-    path: str | Path, overrides: Mapping[str, Any] | None = None, output_dir: str | None = None
-) -> list[StageOutcome]:
+def run_curriculum_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> list[StageOutcome]:
     """Load a curriculum YAML (curriculum keys from `overrides`, the rest to every stage) and run it."""
     mine, rest = split_curriculum_overrides(dict(overrides or {}))
-    if output_dir:
-        mine["output_dir"] = output_dir
     curriculum = load_curriculum(path, mine)
     for stage in curriculum.stages:
         if not curriculum.stage_config_path(stage).is_file():

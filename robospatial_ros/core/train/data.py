@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robospatial_ros.core.datagen.mixing import choose_indices, split_total
 from robospatial_ros.core.jsonl import read_jsonl
 from robospatial_ros.core.train.config import TrainConfig, TrainDataError
 
@@ -123,25 +124,20 @@ def read_source(source: str | Path) -> list[Record]:
 
 
 def mix_sources(sources: Sequence[list[Record]], ratios: Sequence[float], seed: int) -> list[Record]:
-    """Combine sources: without ratios every record once; with ratios, source i gets round(share_i * total)
-    records (total = all records), drawn without replacement while it has enough, repeated after that.
-    The result is shuffled with `seed`."""
+    """Combine sources: without ratios every record once; with ratios, the total (all records) split by
+    them as datagen's mixer splits (`split_total`), drawn without replacement while a source has enough,
+    repeated after that. The result is shuffled with `seed`."""
     rng = random.Random(seed)
     if not ratios:
         mixed = [r for s in sources for r in s]
     else:
         total = sum(len(s) for s in sources)
-        shares = [r / sum(ratios) for r in ratios]
+        counts = split_total(total, [r / sum(ratios) for r in ratios])
         mixed = []
-        for records, share in zip(sources, shares):
-            mixed += _draw(records, max(1, round(share * total)), rng)
+        for i, (records, count) in enumerate(zip(sources, counts)):
+            mixed += [records[j] for j in choose_indices(rng, len(records), count, True, f"data[{i}]")]
     rng.shuffle(mixed)
     return mixed
-
-
-def _draw(records: list[Record], count: int, rng: random.Random) -> list[Record]:
-    whole, rest = divmod(count, len(records))
-    return records * whole + rng.sample(records, rest)
 
 
 def load_records(config: TrainConfig) -> list[Record]:

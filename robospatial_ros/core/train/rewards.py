@@ -2,7 +2,8 @@
 
 `completions` are what trl passes: plain strings, or (conversational prompts) lists of messages
 whose assistant content is the generated text. Sample columns come from the dataset (see
-`data.grpo_dataset`): `answer` (the ground-truth text), `kind`, `task`, `choices`, `metadata`.
+`data.grpo_dataset`): `answer` (the ground-truth text), `kind`, `metadata`, and `task` / `choices`,
+which our rewards do not need but a reward of your own may.
 A reward that does not apply to a sample (a yes/no reward on a points question) returns None
 for it; trl ignores None in the weighted sum, so several task-specific rewards can share one run.
 
@@ -16,7 +17,8 @@ for it; trl ignores None in the weighted sum, so several task-specific rewards c
 - `choice_reward`: exact match of the answer text (case, surrounding quotes/punctuation and spaces
   around commas ignored) for SAT / SSRL multiple choice and ordering answers.
 - `format_reward`: 1 for exactly `<think>...</think><answer>...</answer>` (whitespace around allowed).
-- `accuracy_reward`: routes each sample to the right one of the three above by its kind/task.
+- `accuracy_reward`: routes each sample to the right one of the three above: context questions with a scene
+  in their metadata to point-in-region, yes/no truths of RoboSpatial kinds to yes/no, the rest to choice.
 
 Answers are read from inside `<answer>...</answer>` when present (`parsing.extract_answer`).
 """

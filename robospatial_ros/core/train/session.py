@@ -186,13 +186,10 @@ def make_trainer(
 def run_trainer(trainer: Any, config: TrainConfig, loaded: Loaded, callbacks: list[Any]) -> TrainResult:
     """Train (resuming when asked), save the deliverable and the resolved config, collect the result."""
     evaluator = cb.attach(trainer, callbacks)
-    is_main = trainer.args.process_index == 0
-    if is_main:
+    if trainer.args.process_index == 0:  # written first, so a crashed run still says how it was set up
         write_resolved_config(config, config.output_dir)
     output = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
     trainer.save_model(config.output_dir)  # LoRA: adapter files only; processor files too
-    if is_main:
-        write_resolved_config(config, config.output_dir)
     model = unwrapped(trainer)
     return TrainResult(
         output_dir=Path(config.output_dir),
