@@ -85,27 +85,12 @@ def _add_common(p: argparse.ArgumentParser, config_help: str) -> None:
 
 
 def load_generator_config(cls: type[C], path: str | None, items: list[str], extra: dict[str, Any]) -> C:
-    """Defaults < YAML < --set items < `extra` (keys the class lacks are skipped, e.g. progress).
-
-    'a.b=v' sets key b of the mapping field a, keeping a's other keys from the YAML.
-    """
+    """Defaults < YAML < --set items < `extra`; 'spatial.grid_resolution_m=...' sets one key of the
+    mapping field `spatial`, keeping its other keys from the YAML (configio merges dotted keys)."""
     from robospatial_ros.cli import parse_overrides
-    from robospatial_ros.core.configio import load_config, read_yaml_mapping
+    from robospatial_ros.core.configio import load_config
 
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    from_file = read_yaml_mapping(path) if path else {}
-    overrides: dict[str, Any] = {}
-    wanted = {**parse_overrides(items), **{k: v for k, v in extra.items() if k in names}}
-    for key, value in wanted.items():
-        head, dot, rest = key.partition(".")
-        if not dot:
-            overrides[key] = value
-            continue
-        base = overrides.get(head, from_file.get(head) or {})
-        if not isinstance(base, dict):
-            raise ConfigError(f"--set {key}: {head} is not a mapping")
-        overrides[head] = {**base, rest: value}
-    return load_config(cls, path, overrides)
+    return load_config(cls, path, {**parse_overrides(items), **extra})
 
 
 def _seed(args: argparse.Namespace, config: Any) -> int:

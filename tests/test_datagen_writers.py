@@ -315,3 +315,14 @@ def test_cli_wires_the_sat_and_ssrl_generators(tmp_path, capsys):
     )
     manifest = json.loads((tmp_path / "sat" / "manifest.json").read_text())
     assert set(manifest["counts"]["kind"]) == {"sat"} and manifest["source"] == {"episodes": 1}
+
+
+def test_cli_set_changes_one_key_of_a_yaml_mapping(tmp_path):
+    from robospatial_ros.core.datagen.robospatial import RoboSpatialGenConfig
+    from robospatial_ros.datagen_cli import load_generator_config
+
+    path = tmp_path / "gen.yaml"
+    path.write_text("spatial:\n  grid_resolution_m: 0.05\n  context_threshold_m: 0.2\n")
+    config = load_generator_config(RoboSpatialGenConfig, str(path), ["spatial.grid_resolution_m=0.02"],
+                                   {"progress": False})  # fmt: skip
+    assert config.spatial == {"grid_resolution_m": 0.02, "context_threshold_m": 0.2} and config.progress is False

@@ -29,6 +29,7 @@ from robospatial_ros.core.configio import from_mapping, read_yaml_mapping, to_ma
 from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, progress_bar, sim_shots
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError, SceneError
+from robospatial_ros.core.eval.scoring import point_in_polygon
 from robospatial_ros.core.images import read_rgb
 from robospatial_ros.core.qa import scene_questions
 from robospatial_ros.core.questions import Query, parse_question
@@ -468,21 +469,10 @@ def _outline(mask: np.ndarray, answer_points: np.ndarray, width: int, height: in
     # Simplified as far as one pixel (grid cells rasterize to staircases), less if the best point would fall out.
     for contour in (cv2.approxPolyDP(chosen, 1.0, True), cv2.approxPolyDP(chosen, 0.5, True), chosen):
         polygon = np.round(contour.reshape(-1, 2) / [width, height], 4)  # (K, 2) normalized
-        if len(polygon) >= 3 and (len(pts) == 0 or point_in_polygon(pts[0], polygon)):
+        # Checked by the scorer itself, so the first answer point is inside as the benchmark will judge it.
+        if len(polygon) >= 3 and (len(pts) == 0 or point_in_polygon(pts[0][0], pts[0][1], polygon.tolist())):
             break
     return polygon.tolist()
-
-
-def point_in_polygon(point: Iterable[float], polygon: np.ndarray | list[list[float]]) -> bool:
-    """Even-odd ray test of the RoboSpatial-Home scoring, over the (K, 2) polygon's edges at once."""
-    x, y = point
-    poly = np.asarray(polygon, dtype=float).reshape(-1, 2)
-    xi, yi = poly[:, 0], poly[:, 1]
-    xj, yj = np.roll(xi, 1), np.roll(yi, 1)  # edge i runs from vertex i-1 to vertex i
-    crosses = (yi > y) != (yj > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = (xj - xi) * (y - yi) / (yj - yi) + xi
-    return bool(np.count_nonzero(crosses & (x < x_cross)) % 2)
 
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:

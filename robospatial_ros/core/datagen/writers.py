@@ -221,6 +221,7 @@ class _Writers:
         self._digests: dict[str, str] = {}  # image content digest -> relative path
         self._recent: OrderedDict[int, tuple[np.ndarray, str]] = OrderedDict()  # id(array) -> (array, path)
         self._scenes: dict[str, str] = {}  # scene JSON digest -> relative path
+        self._last_scene: tuple[Any, str] | None = None  # (scene mapping, path): a scene's items come in a row
         # qwen shards feed the HF dataset, so they are written whenever either is asked for.
         self.qwen_shard_dir = out_dir
         if "hf" in formats and "qwen" not in formats:
@@ -307,7 +308,12 @@ class _Writers:
         return record
 
     def _scene(self, scene: Mapping[str, Any], scene_id: Any) -> str:
-        """scenes/<id>.json holding `scene`, written once per distinct scene."""
+        """scenes/<id>.json holding `scene`, written once per distinct scene.
+
+        The items of one scene share its mapping object and arrive together, so the last one is
+        remembered by identity: serializing and hashing the scene per item cost most of the eval format."""
+        if self._last_scene is not None and self._last_scene[0] is scene:
+            return self._last_scene[1]
         text = json.dumps(scene, indent=1, sort_keys=True)
         key = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
         if key not in self._scenes:
@@ -316,6 +322,7 @@ class _Writers:
             (self.out_dir / SCENES_DIR).mkdir(exist_ok=True)
             (self.out_dir / path).write_text(text + "\n", encoding="utf-8")
             self._scenes[key] = path
+        self._last_scene = (scene, self._scenes[key])  # holding the mapping keeps its identity unique
         return self._scenes[key]
 
     @property
