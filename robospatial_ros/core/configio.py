@@ -69,6 +69,13 @@ def validate_fields(config: Any, label: str = "") -> None:
         raise ConfigError(f"{label}: {exc}" if label else str(exc)) from None
 
 
+def check_choices(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """ConfigError unless `values` is a non-empty list of distinct names from `allowed`."""
+    bad = [v for v in values if v not in allowed]
+    if bad or not values or len(set(values)) != len(values):
+        raise ConfigError(f"{name} must be distinct names from {', '.join(allowed)}, got {list(values)}")
+
+
 @functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)  # slow (evaluates annotations): once per class

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from robospatial_ros.core.configio import from_mapping, read_yaml_mapping, to_mapping, validate_fields
+from robospatial_ros.core.configio import check_choices, from_mapping, read_yaml_mapping, to_mapping, validate_fields
 from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, progress_bar, sim_shots
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError, SceneError
@@ -86,8 +86,8 @@ class RoboSpatialGenConfig:
             )
         if not isinstance(self.spatial, Mapping):
             raise ConfigError(f"spatial must be a mapping of SpatialConfig keys, got {self.spatial!r}")
-        _check_subset("types", self.types, QUERY_TYPES)
-        _check_subset("frames", self.frames, FRAMES)
+        check_choices("types", self.types, QUERY_TYPES)
+        check_choices("frames", self.frames, FRAMES)
         check_sim_layout(self)
         if self.max_items_per_scene < 0 or self.seed < 0:
             raise ConfigError("max_items_per_scene and seed must be >= 0")
@@ -102,12 +102,6 @@ class RoboSpatialGenConfig:
         values = read_yaml_mapping(TABLETOP_SPATIAL_YAML) if preset == "tabletop" else {}
         values.update(self.spatial)
         return from_mapping(SpatialConfig, values, source=f"spatial ({preset} preset)")
-
-
-def _check_subset(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    bad = [v for v in values if v not in allowed]
-    if bad or not values or len(set(values)) != len(values):
-        raise ConfigError(f"{name} must be distinct names from {', '.join(allowed)}, got {list(values)}")
 
 
 # --- sources -----------------------------------------------------------------------------------

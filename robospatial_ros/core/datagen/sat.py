@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from robospatial_ros.core.camera import CameraModel
-from robospatial_ros.core.configio import validate_fields
+from robospatial_ros.core.configio import check_choices, validate_fields
 from robospatial_ros.core.datagen import sat_tasks
 from robospatial_ros.core.datagen.episodes import check_count, check_sim_layout, sim_episodes
 from robospatial_ros.core.datagen.records import Sample
@@ -74,9 +74,7 @@ class SATConfig:
         self._check_ranges()
 
     def _check_choices(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if not self.tasks or unknown or len(set(self.tasks)) != len(self.tasks):
-            raise ConfigError(f"tasks must be distinct names from {', '.join(TASKS)}, got {list(self.tasks)}")
+        check_choices("tasks", self.tasks, TASKS)
         check_sim_layout(self, least_objects=2)  # the questions compare pairs
         if self.questions_per_task < 1:
             raise ConfigError(f"questions_per_task must be >= 1, got {self.questions_per_task}")

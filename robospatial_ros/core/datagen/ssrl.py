@@ -23,13 +23,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import cv2
 import numpy as np
 
-from robospatial_ros.core.configio import validate_fields
-from robospatial_ros.core.datagen.episodes import progress_bar
+from robospatial_ros.core.configio import check_choices, validate_fields
+from robospatial_ros.core.datagen.episodes import check_count, progress_bar
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.datagen.ssrl_tasks import ALL_TASKS, BUILDERS, DEPTH_TASKS, FrameContext
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
@@ -41,9 +40,6 @@ DEPTH_SUFFIX = "_depth"  # <stem>_depth.png is the depth map of <stem>.png / .jp
 # 69.4 deg horizontal field of view); a test keeps the two in step.
 SIM_INTRINSICS = (462.1386898729645, 462.1386898729645, 319.5, 239.5)
 Frame = tuple[np.ndarray, "np.ndarray | None"]
-
-
-T = TypeVar("T")
 
 
 class SSRLError(RoboSpatialError, ValueError):
@@ -88,9 +84,7 @@ class SSRLConfig:
         self._check_ranges()
 
     def _check_tasks_and_grids(self) -> None:
-        unknown = [t for t in self.tasks if t not in ALL_TASKS]
-        if unknown or not self.tasks or len(set(self.tasks)) != len(self.tasks):
-            raise ConfigError(f"tasks must be distinct names from {', '.join(ALL_TASKS)}, got {list(self.tasks)}")
+        check_choices("tasks", self.tasks, ALL_TASKS)
         for name in ("reorder_grid_sizes", "flip_grid_sizes"):
             sizes = getattr(self, name)
             if not sizes or any(not 2 <= g <= 8 for g in sizes):
@@ -145,8 +139,7 @@ def ssrl_samples(
     Deterministic for a seed: each (frame, task) pair draws from its own Generator seeded with
     (seed, frame index, task index), so enabling another task does not change the others' items.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_count("seed", seed)
     for index, frame in enumerate(progress_bar(frames, "ssrl frames", "frame", config.progress)):
         rgb, depth = _checked_frame(frame, index)
         ctx = FrameContext(rgb, depth, config.intrinsics_fallback, index)
@@ -240,11 +233,7 @@ def sim_frames(n: int, seed: int, *, progress: bool = False) -> Iterator[tuple[n
     optical axis, 0 where nothing was hit. Their intrinsics are `sim_intrinsics()`, which equal
     SSRLConfig's default `intrinsics_fallback`.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ConfigError(f"n must be a non-negative integer, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return _sim_frames(int(n), int(seed), progress)
+    return _sim_frames(check_count("n", n), check_count("seed", seed), progress)
 
 
 def _sim_frames(n: int, seed: int, progress: bool) -> Iterator[Frame]:

@@ -29,6 +29,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from robospatial_ros.core.datagen.episodes import progress_bar
 from robospatial_ros.core.datagen.records import Sample
 from robospatial_ros.core.errors import RoboSpatialError
 
@@ -99,7 +100,7 @@ def write_samples(
     out_dir = Path(out_dir)
     _prepare(out_dir, overwrite)
     with _Writers(out_dir, shard_size, formats) as writers:
-        for sample in _progress(samples, progress):
+        for sample in progress_bar(samples, "writing", "sample", progress):
             writers.add(sample)
     summary = writers.summary()
     if "hf" in formats:
@@ -107,14 +108,6 @@ def write_samples(
         _write_hf(out_dir, writers.qwen_files, writers.qwen_shard_dir, progress)
     _write_manifest(out_dir, summary, dict(info or {}))
     return summary
-
-
-def _progress(samples: Iterable[Sample], enabled: bool) -> Iterable[Sample]:
-    if not enabled:
-        return samples
-    from tqdm import tqdm
-
-    return tqdm(samples, desc="writing", unit="sample")
 
 
 def _prepare(out_dir: Path, overwrite: bool) -> None:
