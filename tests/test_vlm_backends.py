@@ -34,7 +34,7 @@ from robospatial_ros.core.vlm.backends import (
     make_backend,
 )
 from robospatial_ros.core.vlm.base import VisualQuestion
-from robospatial_ros.core.vlm.lifting import LiftError, Plane, lift_for_reference, lift_to_plane, to_frame
+from robospatial_ros.core.vlm.lifting import LiftError, Plane, lift_for_reference, lift_to_plane
 from robospatial_ros.core.vlm.parsing import PointConvention, parse_points
 from robospatial_ros.core.vlm.prompts import grounding_prompt
 
@@ -94,13 +94,6 @@ def test_lifting_rejects_points_outside_the_image_and_above_the_horizon():
     view = SceneView(scenes.scene(scenes.cube("bowl", 0.5, 0.0), camera=cam), SPATIAL)
     with pytest.raises(LiftError, match="bowl stands on"):
         lift_for_reference(np.array([[0.5, 0.1]]), view, view.scene.get("bowl"))
-
-
-def test_to_frame_applies_a_rigid_transform():
-    T = np.eye(4)
-    T[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
-    T[:3, 3] = [1.0, 2.0, 3.0]
-    np.testing.assert_allclose(to_frame(np.array([[1.0, 0.0, 0.0]]), T), [[1.0, 3.0, 3.0]])
 
 
 # --- verify -------------------------------------------------------------------------------------------

@@ -68,10 +68,3 @@ def lift_for_reference(points_2d: np.ndarray, view: SceneView, reference: SceneO
         raise LiftError(f"none of the {len(lifted.valid)} image points reaches the plane the "
                         f"{reference.name} stands on (outside the image, or rays above the horizon)")  # fmt: skip
     return lifted
-
-
-def to_frame(points_3d: np.ndarray, world_to_frame: np.ndarray) -> np.ndarray:
-    """(N, 3) world points -> (N, 3) in another frame, given the (4, 4) world-to-frame transform."""
-    pts = np.asarray(points_3d, dtype=float).reshape(-1, 3)
-    T = np.asarray(world_to_frame, dtype=float)
-    return pts @ T[:3, :3].T + T[:3, 3]
