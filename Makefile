@@ -63,8 +63,8 @@ demo: setup
 	$(BIN)/robospatial demo "$(DEMO_COMMAND)" --seed $(DEMO_SEED) --out $(DEMO_OUT)
 
 lint: setup
-	$(BIN)/ruff check robospatial_ros tests bench tools launch
-	$(BIN)/ruff format --check robospatial_ros tests bench tools launch
+	$(BIN)/ruff check robospatial_ros tests tools launch
+	$(BIN)/ruff format --check robospatial_ros tests tools launch
 
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)

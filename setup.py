@@ -36,11 +36,11 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "robospatial=robospatial_ros.cli:main",
-            "robospatial-perception=robospatial_ros.ros.perception_node:main",
-            "robospatial-reasoner=robospatial_ros.ros.reasoner_node:main",
-            "robospatial-planner=robospatial_ros.ros.planner_node:main",
-            "robospatial-sim-bridge=robospatial_ros.ros.sim_bridge_node:main",
+            "robospatial=robospatial_ros.cli.main:main",
+            "robospatial-perception=robospatial_ros.ros.nodes.perception_node:main",
+            "robospatial-reasoner=robospatial_ros.ros.nodes.reasoner_node:main",
+            "robospatial-planner=robospatial_ros.ros.nodes.planner_node:main",
+            "robospatial-sim-bridge=robospatial_ros.ros.nodes.sim_bridge_node:main",
         ]
     },
 )

@@ -35,15 +35,16 @@ def fresh_domain_id() -> int:
 
 def ros_env(domain_id: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", MUJOCO_GL="egl",
-               PYTHONUNBUFFERED="1")  # fmt: skip
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", MUJOCO_GL="egl", PYTHONUNBUFFERED="1"
+    )
     return env
 
 
 @contextmanager
 def node_process(executable: str, domain_id: int, ros_args: list[str] | None = None) -> Iterator[subprocess.Popen]:
     """`python -m robospatial_ros.ros.<executable> --ros-args ...` as a child process."""
-    cmd = [sys.executable, "-m", f"robospatial_ros.ros.{executable}", "--ros-args", *(ros_args or [])]
+    cmd = [sys.executable, "-m", f"robospatial_ros.ros.nodes.{executable}", "--ros-args", *(ros_args or [])]
     proc = subprocess.Popen(cmd, env=ros_env(domain_id), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         yield proc

@@ -14,8 +14,16 @@ from robospatial_ros.core.scene import Scene, SceneObject
 TABLE = "table"
 
 
-def cube(name: str, x: float, y: float, size: float = 0.1, z0: float = 0.0, yaw: float = 0.0,
-         height: float | None = None, facing: bool = True) -> SceneObject:  # fmt: skip
+def cube(
+    name: str,
+    x: float,
+    y: float,
+    size: float = 0.1,
+    z0: float = 0.0,
+    yaw: float = 0.0,
+    height: float | None = None,
+    facing: bool = True,
+) -> SceneObject:
     """A box of footprint `size` standing on z0 (its bottom face) at (x, y)."""
     h = size if height is None else height
     box = OrientedBox.axis_aligned([x, y, z0 + h / 2], [size, size, h], yaw)

@@ -144,8 +144,19 @@ def _hit_plane(origin: np.ndarray, dirs: list[np.ndarray], axis: int, value: flo
     return np.where(np.isfinite(t) & (t > 0), t, np.inf)
 
 
-COLORS = np.array([[200, 40, 40], [40, 160, 60], [40, 80, 200], [220, 180, 30], [150, 60, 170], [30, 170, 170],
-                   [240, 120, 20], [120, 120, 120]], dtype=np.uint8)  # fmt: skip
+COLORS = np.array(
+    [
+        [200, 40, 40],
+        [40, 160, 60],
+        [40, 80, 200],
+        [220, 180, 30],
+        [150, 60, 170],
+        [30, 170, 170],
+        [240, 120, 20],
+        [120, 120, 120],
+    ],
+    dtype=np.uint8,
+)
 
 
 def render(scene: Tabletop, noise_at_1m_m: float = 0.0, seed: int = 0, flying_pixels: bool = False) -> Rendering:
@@ -175,8 +186,9 @@ def render(scene: Tabletop, noise_at_1m_m: float = 0.0, seed: int = 0, flying_pi
     for k in range(len(scene.blocks)):
         color[labels == k + 1] = COLORS[k % len(COLORS)]
     alone = {b.name: int(np.count_nonzero(np.isfinite(h))) for b, h in zip(scene.blocks, block_hits)}
-    return Rendering(depth, labels.reshape(cam.height, cam.width), color.reshape(cam.height, cam.width, 3),
-                     scene, alone)  # fmt: skip
+    return Rendering(
+        depth, labels.reshape(cam.height, cam.width), color.reshape(cam.height, cam.width, 3), scene, alone
+    )
 
 
 def add_flying_pixels(depth: np.ndarray, rng: np.random.Generator, jump_m: float = 0.03) -> np.ndarray:
@@ -203,8 +215,14 @@ def default_camera(eye: tuple = (-0.45, 0.0, 0.6), target: tuple = (0.35, 0.0, 0
     return CameraModel.look_at(np.array(eye), np.array(target))
 
 
-def random_tabletop(rng: np.random.Generator, count: int | None = None, camera: CameraModel | None = None,
-                    wall_x: float | None = None, gap_m: float = 0.05, stacked: int = 0) -> Tabletop:  # fmt: skip
+def random_tabletop(
+    rng: np.random.Generator,
+    count: int | None = None,
+    camera: CameraModel | None = None,
+    wall_x: float | None = None,
+    gap_m: float = 0.05,
+    stacked: int = 0,
+) -> Tabletop:
     """3-6 non-overlapping random blocks inside the camera's view of the table, plus `stacked`
     small blocks each standing on top of one of them."""
     camera = camera or default_camera()
@@ -215,16 +233,27 @@ def random_tabletop(rng: np.random.Generator, count: int | None = None, camera: 
         if len(blocks) == count:
             break
         size = (float(rng.uniform(0.04, 0.16)), float(rng.uniform(0.04, 0.16)), float(rng.uniform(0.03, 0.2)))
-        b = Block(names[len(blocks)], float(rng.uniform(0.05, 0.65)), float(rng.uniform(-0.35, 0.35)), size,
-                  float(rng.uniform(-np.pi, np.pi)))  # fmt: skip
+        b = Block(
+            names[len(blocks)],
+            float(rng.uniform(0.05, 0.65)),
+            float(rng.uniform(-0.35, 0.35)),
+            size,
+            float(rng.uniform(-np.pi, np.pi)),
+        )
         radius = np.hypot(size[0], size[1]) / 2
         clear = all(np.hypot(b.x - o.x, b.y - o.y) > radius + np.hypot(*o.size[:2]) / 2 + gap_m for o in blocks)
         if clear and _in_view(b, camera):
             blocks.append(b)
     for k, base in enumerate(sorted(blocks, key=lambda b: -min(b.size[:2]))[:stacked]):
         side = 0.6 * min(base.size[:2])
-        top = Block(f"lid_{k}", base.x, base.y, (side, side * 0.8, float(rng.uniform(0.02, 0.06))),
-                    base.yaw + float(rng.uniform(-0.3, 0.3)), z0=base.size[2])  # fmt: skip
+        top = Block(
+            f"lid_{k}",
+            base.x,
+            base.y,
+            (side, side * 0.8, float(rng.uniform(0.02, 0.06))),
+            base.yaw + float(rng.uniform(-0.3, 0.3)),
+            z0=base.size[2],
+        )
         if _in_view(top, camera):
             blocks.append(top)
     return Tabletop(tuple(blocks), camera, wall_x=wall_x)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import robospatial_ros
-from robospatial_ros.cli import main
+from robospatial_ros.cli.main import main
 
 SCENE = Path(robospatial_ros.__file__).resolve().parent / "data" / "tabletop_scene.json"
 TABLETOP_YAML = Path(robospatial_ros.__file__).resolve().parent / "data" / "tabletop.yaml"

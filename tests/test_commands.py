@@ -5,12 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from robospatial_ros.core.commands import CommandError, PlacementCommand, parse_command
 from robospatial_ros.core.configio import load_config
 from robospatial_ros.core.errors import AmbiguousObjectError, QuestionError, UnknownObjectError
-from robospatial_ros.core.placement import PlacementError, choose_placement
-from robospatial_ros.core.questions import Query
-from robospatial_ros.core.requests import parse_request, placement_answer
+from robospatial_ros.core.language.commands import CommandError, PlacementCommand, parse_command
+from robospatial_ros.core.language.questions import Query
+from robospatial_ros.core.reasoning.placement import PlacementError, choose_placement
+from robospatial_ros.core.reasoning.requests import parse_request, placement_answer
 from robospatial_ros.core.scene import Scene, load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.configuration import configuration
@@ -34,7 +34,7 @@ TABLETOP = "robospatial_ros/data/tabletop.yaml"
             "bowl",
             Relation.BEHIND,
             Frame.WORLD,
-        ),  # fmt: skip
+        ),
         ("set the mug in front of the bowl in the camera frame", "mug", "bowl", Relation.IN_FRONT, Frame.EGO),
         ("move the mug right of the bowl from the bowl's perspective", "mug", "bowl", Relation.RIGHT, Frame.OBJECT),
         ("put mug onto plate", "mug", "plate", Relation.ON_TOP, Frame.WORLD),
@@ -75,8 +75,13 @@ def test_ambiguous_target():
 
 def test_check_query_is_the_configuration_question():
     q = parse_command("put the mug behind the bowl from the robot's perspective", NAMES).check_query()
-    assert (q.type.value, q.frame, q.relation, q.target, q.reference) == ("configuration", Frame.WORLD,
-                                                                          Relation.BEHIND, "mug", "bowl")  # fmt: skip
+    assert (q.type.value, q.frame, q.relation, q.target, q.reference) == (
+        "configuration",
+        Frame.WORLD,
+        Relation.BEHIND,
+        "mug",
+        "bowl",
+    )
     assert parse_command("put the mug on the plate", NAMES).check_query().relation is Relation.ABOVE
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.geometry import make_transform
-from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.configuration import configuration
 from robospatial_ros.core.spatial.types import Frame, Relation
@@ -17,8 +17,14 @@ from robospatial_ros.core.spatial.view import SceneView
 
 from scenes import cube, level_camera, scene
 
-L, R, F, B, UP, DOWN = (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND, Relation.ABOVE,
-                        Relation.BELOW)  # fmt: skip
+L, R, F, B, UP, DOWN = (
+    Relation.LEFT,
+    Relation.RIGHT,
+    Relation.IN_FRONT,
+    Relation.BEHIND,
+    Relation.ABOVE,
+    Relation.BELOW,
+)
 
 
 def relations(objects, a="a", b="b", frame=Frame.EGO, strictness="strict", camera=None, **cfg):

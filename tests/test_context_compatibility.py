@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from robospatial_ros.core.geometry import OrientedBox, distance_to_convex_polygon, points_in_convex_polygon
-from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.compatibility import compatibility
 from robospatial_ros.core.spatial.config import SpatialConfig
@@ -141,8 +141,11 @@ def test_buffer_ratio_rejects_crowded_spots():
 
 
 def test_on_top_rules():
-    s = scene(cube("mug", 0.0, -0.5, size=0.08), cube("plate", 0.4, 0.0, size=0.2, height=0.02),
-              cube("bowl", 0.4, 0.3, size=0.15))  # fmt: skip
+    s = scene(
+        cube("mug", 0.0, -0.5, size=0.08),
+        cube("plate", 0.4, 0.0, size=0.2, height=0.02),
+        cube("bowl", 0.4, 0.3, size=0.15),
+    )
     view = SceneView(s, TABLETOP)
     get = s.get
     assert compatibility(view, get("mug"), get("plate"), Frame.WORLD, Relation.ON_TOP).fits

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from robospatial_ros.core.datagen.grounding import GroundingConfig, box_answer, grounding_sim_samples, mask_boxes
 from robospatial_ros.core.errors import ConfigError
-from robospatial_ros.core.vlm.parsing import PointConvention, parse_boxes
-from robospatial_ros.core.vlm.prompts import grounding_prompt
+from robospatial_ros.core.language.parsing import PointConvention, parse_boxes
+from robospatial_ros.core.language.prompts import grounding_prompt
+from robospatial_ros.learn.datagen.grounding import GroundingConfig, box_answer, grounding_sim_samples, mask_boxes
 
 
 def masks() -> dict[str, np.ndarray]:
@@ -43,16 +43,17 @@ def test_answers_in_each_convention_parse_back_to_the_same_boxes(convention, bow
 
 
 def test_sim_items_match_a_fresh_render_of_the_same_layout():
-    from robospatial_ros.core.datagen.episodes import episode_seed
-    from robospatial_ros.core.sim.tabletop import TabletopConfig, TabletopSim
+    from robospatial_ros.learn.datagen.episodes import episode_seed
+    from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
     cfg = GroundingConfig(image_width_px=160, image_height_px=120, progress=False, min_objects=3, max_objects=3)
     (sample,) = list(grounding_sim_samples(cfg, 1, seed=5))
     assert sample.question == grounding_prompt() and sample.kind == "grounding"
     ep = sample.metadata["source"]["sim_seed"]
     assert ep == episode_seed(5, 0)
-    shot = TabletopSim(TabletopConfig(seed=ep, objects=cfg.sim_objects, num_objects=3, image_width_px=160,
-                                      image_height_px=120)).render()  # fmt: skip
+    shot = TabletopSim(
+        TabletopConfig(seed=ep, objects=cfg.sim_objects, num_objects=3, image_width_px=160, image_height_px=120)
+    ).render()
     expected = dict(mask_boxes(dict(shot.masks.masks), cfg.min_box_px))
     assert set(sample.metadata["boxes_px"]) == set(expected) and len(expected) >= 2
     for entry in json.loads(sample.answer):

@@ -14,9 +14,15 @@ import numpy as np
 import pytest
 import yaml
 
-from robospatial_ros.cli import main as cli_main
+from robospatial_ros.cli.main import main as cli_main
 from robospatial_ros.core.configio import load_config
-from robospatial_ros.core.datagen.robospatial import (
+from robospatial_ros.core.errors import ConfigError, SceneError
+from robospatial_ros.core.language.questions import parse_question
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
+from robospatial_ros.core.scene import load_scene
+from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.learn.datagen.robospatial import (
     RoboSpatialGenConfig,
     RoboSpatialGenError,
     mask_to_rle,
@@ -24,12 +30,6 @@ from robospatial_ros.core.datagen.robospatial import (
     scene_file_samples,
     sim_samples,
 )
-from robospatial_ros.core.errors import ConfigError, SceneError
-from robospatial_ros.core.questions import parse_question
-from robospatial_ros.core.reasoner import GeometricReasoner
-from robospatial_ros.core.scene import load_scene
-from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.spatial.view import SceneView
 
 S = 0.70710678  # cos 45 degrees
 
@@ -105,10 +105,16 @@ def test_hand_built_scene_gives_the_hand_counted_questions(tmp_path):
     assert Counter(s.task for s in samples) == {"configuration": 20, "compatibility": 78, "context": 24}
     by_frame = Counter((s.task, s.frame) for s in samples)
     assert by_frame == {
-        ("configuration", "ego"): 4, ("configuration", "world"): 4, ("configuration", "object"): 12,
-        ("compatibility", "ego"): 24, ("compatibility", "object"): 24, ("compatibility", "world"): 30,
-        ("context", "ego"): 8, ("context", "world"): 8, ("context", "object"): 8,
-    }  # fmt: skip
+        ("configuration", "ego"): 4,
+        ("configuration", "world"): 4,
+        ("configuration", "object"): 12,
+        ("compatibility", "ego"): 24,
+        ("compatibility", "object"): 24,
+        ("compatibility", "world"): 30,
+        ("context", "ego"): 8,
+        ("context", "world"): 8,
+        ("context", "object"): 8,
+    }
     config = [s for s in samples if s.task == "configuration"]
     assert sum(s.answer == "Yes" for s in config) == sum(s.answer == "No" for s in config) == 10
     ego = {
@@ -136,8 +142,14 @@ def test_every_scene_file_answer_matches_robospatial_ask(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def sim_episode():
     os.environ.setdefault("MUJOCO_GL", "egl")
-    config = RoboSpatialGenConfig(sim_objects=("mug", "bowl", "box", "can"), min_objects=3, max_objects=3,
-                                  image_width_px=160, image_height_px=120, progress=False)  # fmt: skip
+    config = RoboSpatialGenConfig(
+        sim_objects=("mug", "bowl", "box", "can"),
+        min_objects=3,
+        max_objects=3,
+        image_width_px=160,
+        image_height_px=120,
+        progress=False,
+    )
     return config, list(sim_samples(config, 1, 7))
 
 

@@ -12,10 +12,10 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from robospatial_ros.core.configio import load_config
-from robospatial_ros.core.datagen.sat import TASKS, SATConfig, render_from, sat_samples
-from robospatial_ros.core.datagen.sat_tasks import STRAIGHT_AHEAD, turn_to_face
 from robospatial_ros.core.errors import ConfigError
-from robospatial_ros.core.sim.tabletop import TabletopConfig, TabletopSim
+from robospatial_ros.learn.datagen.sat import TASKS, SATConfig, render_from, sat_samples
+from robospatial_ros.learn.datagen.sat_tasks import STRAIGHT_AHEAD, turn_to_face
+from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
 W, H = 128, 96
 SMALL = {"image_width_px": W, "image_height_px": H, "progress": False}
@@ -64,8 +64,14 @@ def horizontal(v):
 def rebuild(meta, **camera):
     s = meta["sim"]
     w, h = meta["image_size"]
-    cfg = TabletopConfig(seed=s["seed"], objects=tuple(s["objects"]), num_objects=s["num_objects"],
-                         image_width_px=w, image_height_px=h, **camera)  # fmt: skip
+    cfg = TabletopConfig(
+        seed=s["seed"],
+        objects=tuple(s["objects"]),
+        num_objects=s["num_objects"],
+        image_width_px=w,
+        image_height_px=h,
+        **camera,
+    )
     return TabletopSim(cfg)
 
 
@@ -243,10 +249,20 @@ def test_action_consequence_answers_follow_from_the_moved_or_turned_camera(sampl
 
 @pytest.mark.parametrize(
     "bearing, expected",
-    [(0.0, (None, 0)), (9.9, (None, 0)), (10.0, (None, 0)), (-10.0, (None, 0)), (10.1, ("left", 10)),
-     (-14.9, ("right", 10)), (15.1, ("left", 20)), (-34.0, ("right", 30)), (35.2, ("left", 40)),
-     (90.0, ("left", 90)), (-176.0, ("right", 180))],
-)  # fmt: skip
+    [
+        (0.0, (None, 0)),
+        (9.9, (None, 0)),
+        (10.0, (None, 0)),
+        (-10.0, (None, 0)),
+        (10.1, ("left", 10)),
+        (-14.9, ("right", 10)),
+        (15.1, ("left", 20)),
+        (-34.0, ("right", 30)),
+        (35.2, ("left", 40)),
+        (90.0, ("left", 90)),
+        (-176.0, ("right", 180)),
+    ],
+)
 def test_turn_to_face_has_a_dead_band_and_rounds_to_ten_degrees(bearing, expected):
     assert turn_to_face(bearing, 10.0) == expected
 
@@ -318,8 +334,9 @@ def test_perspective_taking_answers_from_the_marker_and_the_facing(samples):
 def test_counting_matches_the_layout(samples):
     for s in by_task(samples, "counting"):
         sim_meta = s.metadata["sim"]
-        cfg = TabletopConfig(seed=sim_meta["seed"], objects=tuple(sim_meta["objects"]),
-                             num_objects=sim_meta["num_objects"])  # fmt: skip
+        cfg = TabletopConfig(
+            seed=sim_meta["seed"], objects=tuple(sim_meta["objects"]), num_objects=sim_meta["num_objects"]
+        )
         names = TabletopSim.layout_names(cfg)
         category = s.metadata["category"]
         if category:
@@ -358,8 +375,17 @@ def test_relative_depth_and_left_right_match_geometry_and_the_picture(samples):
 
 
 def fingerprint(items):
-    return [(s.task, s.question, s.answer, s.choices, json.dumps(s.metadata, sort_keys=True),
-             [img.tobytes() for img in s.images]) for s in items]  # fmt: skip
+    return [
+        (
+            s.task,
+            s.question,
+            s.answer,
+            s.choices,
+            json.dumps(s.metadata, sort_keys=True),
+            [img.tobytes() for img in s.images],
+        )
+        for s in items
+    ]
 
 
 def test_same_seed_same_items_and_episodes_do_not_depend_on_the_count(samples):
@@ -371,12 +397,26 @@ def test_same_seed_same_items_and_episodes_do_not_depend_on_the_count(samples):
 
 @pytest.mark.parametrize(
     "values",
-    [{"tasks": ("flying",)}, {"tasks": ()}, {"tasks": ("counting", "counting")}, {"camera_turn_deg": (30.0, 10.0)},
-     {"camera_shift_m": (0.1,)}, {"object_shift_m": (0.0, 0.1)}, {"dead_band_deg": -1.0}, {"dead_band_deg": 50.0},
-     {"image_width_px": 0}, {"questions_per_task": 0}, {"min_objects": 1}, {"max_objects": 99},
-     {"min_objects": 5, "max_objects": 4}, {"sim_objects": ("mug", "spaceship")}, {"dead_band_deg": "ten"},
-     {"depth_margin_m": float("nan")}, {"progress": "yes"}],
-)  # fmt: skip
+    [
+        {"tasks": ("flying",)},
+        {"tasks": ()},
+        {"tasks": ("counting", "counting")},
+        {"camera_turn_deg": (30.0, 10.0)},
+        {"camera_shift_m": (0.1,)},
+        {"object_shift_m": (0.0, 0.1)},
+        {"dead_band_deg": -1.0},
+        {"dead_band_deg": 50.0},
+        {"image_width_px": 0},
+        {"questions_per_task": 0},
+        {"min_objects": 1},
+        {"max_objects": 99},
+        {"min_objects": 5, "max_objects": 4},
+        {"sim_objects": ("mug", "spaceship")},
+        {"dead_band_deg": "ten"},
+        {"depth_margin_m": float("nan")},
+        {"progress": "yes"},
+    ],
+)
 def test_bad_config_values_are_config_errors(values):
     with pytest.raises(ConfigError) as err:
         SATConfig(**values)

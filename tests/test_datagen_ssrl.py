@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from robospatial_ros.core.configio import load_config
-from robospatial_ros.core.datagen.ssrl import (
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.learn.datagen.ssrl import (
     SIM_INTRINSICS,
     SSRLConfig,
     SSRLError,
@@ -18,7 +19,6 @@ from robospatial_ros.core.datagen.ssrl import (
     sim_intrinsics,
     ssrl_samples,
 )
-from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 
 H, W = 240, 320
 INTRINSICS = (250.0, 240.0, 160.0, 120.0)
@@ -256,11 +256,15 @@ def test_relative_position_hand_computed():
     # fx = fy = 100, principal point on A: A = (0, 0, 1), B = ((78 - 30) * 2 / 100, 0, 2) = (0.96, 0, 2),
     # so B - A = (0.96, 0, 1.0): away from the camera B is ahead and to the right, and so on.
     expected = {
-        ("A", "away_from_camera"): "front-right", ("A", "toward_camera"): "back-left",
-        ("A", "right"): "front-left", ("A", "left"): "back-right",
-        ("B", "away_from_camera"): "back-left", ("B", "toward_camera"): "front-right",
-        ("B", "right"): "back-right", ("B", "left"): "front-left",
-    }  # fmt: skip
+        ("A", "away_from_camera"): "front-right",
+        ("A", "toward_camera"): "back-left",
+        ("A", "right"): "front-left",
+        ("A", "left"): "back-right",
+        ("B", "away_from_camera"): "back-left",
+        ("B", "toward_camera"): "front-right",
+        ("B", "right"): "back-right",
+        ("B", "left"): "front-left",
+    }
     cfg = SSRLConfig(tasks=["relative_position"], intrinsics_fallback=(100.0, 100.0, 30.0, 66.0), progress=False)
     seen = set()
     for seed in range(24):

@@ -15,13 +15,13 @@ import pytest
 import yaml
 from test_datagen_robospatial import first_point, inside, write_hand_scene
 
-from robospatial_ros.core.datagen.mixing import MixError, llava_to_qwen, mix_datasets, split_total
-from robospatial_ros.core.datagen.records import Sample
-from robospatial_ros.core.datagen.robospatial import RoboSpatialGenConfig, scene_file_samples
-from robospatial_ros.core.datagen.writers import WriterError, write_samples
+from robospatial_ros.cli.datagen import add_datagen_parser
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.datagen_cli import add_datagen_parser
+from robospatial_ros.learn.datagen.mixing import MixError, llava_to_qwen, mix_datasets, split_total
+from robospatial_ros.learn.datagen.records import Sample
+from robospatial_ros.learn.datagen.robospatial import RoboSpatialGenConfig, scene_file_samples
+from robospatial_ros.learn.datagen.writers import WriterError, write_samples
 
 HAND_COUNT = 122  # questions of the hand-built scene (tests/test_datagen_robospatial.py works them out)
 
@@ -32,8 +32,17 @@ def synthetic_samples() -> list[Sample]:
     for k in range(2):
         a = np.full((8, 12, 3), 10 + k, np.uint8)
         b = np.arange(8 * 12 * 3, dtype=np.uint8).reshape(8, 12, 3) + k
-        out.append(Sample("ssrl", "patch_reorder", f"Which order restores image {k}? (A) 1-2 (B) 2-1", "B",
-                          [a, b], choices=["A", "B"], metadata={"permutation": [1, 0], "k": k}))  # fmt: skip
+        out.append(
+            Sample(
+                "ssrl",
+                "patch_reorder",
+                f"Which order restores image {k}? (A) 1-2 (B) 2-1",
+                "B",
+                [a, b],
+                choices=["A", "B"],
+                metadata={"permutation": [1, 0], "k": k},
+            )
+        )
     return out
 
 
@@ -68,8 +77,12 @@ def test_jsonl_shards_hold_qwen_and_llava_records(written):
         user, assistant = q["messages"]
         assert [c["type"] for c in user["content"]] == ["image"] * len(sample.images) + ["text"]
         assert user["content"][-1]["text"] == sample.question and assistant["content"][0]["text"] == sample.answer
-        assert (q["kind"], q["task"], q["frame"], q["choices"]) == (sample.kind, sample.task, sample.frame,
-                                                                    sample.choices)  # fmt: skip
+        assert (q["kind"], q["task"], q["frame"], q["choices"]) == (
+            sample.kind,
+            sample.task,
+            sample.frame,
+            sample.choices,
+        )
         assert q["metadata"] == json.loads(json.dumps(sample.metadata))
         assert lv["id"] == q["id"] and lv["conversations"][1] == {"from": "gpt", "value": sample.answer}
         assert lv["conversations"][0]["value"] == "<image>\n" * len(sample.images) + sample.question
@@ -89,7 +102,12 @@ def test_hf_dataset_loads_back_with_the_same_rows(written):
     assert len(dataset) == len(samples)
     for sample, row in zip(samples, dataset):
         assert (row["question"], row["answer"], row["kind"], row["task"], row["frame"]) == (
-            sample.question, sample.answer, sample.kind, sample.task, sample.frame)  # fmt: skip
+            sample.question,
+            sample.answer,
+            sample.kind,
+            sample.task,
+            sample.frame,
+        )
         assert row["choices"] == sample.choices
         assert json.loads(row["metadata"]) == json.loads(json.dumps(sample.metadata))
         assert len(row["images"]) == len(sample.images)
@@ -98,7 +116,7 @@ def test_hf_dataset_loads_back_with_the_same_rows(written):
 
 
 def test_eval_layout_scores_every_generated_item(written):
-    from robospatial_ros.core.eval.harness import EvalConfig, GeometricAnswerer, evaluate
+    from robospatial_ros.learn.eval.harness import EvalConfig, GeometricAnswerer, evaluate
 
     _, _, out = written
     records = json.loads((out / "annotations.json").read_text())
@@ -175,8 +193,10 @@ def llava_file(path: Path, n: int) -> Path:
     image_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     for i in range(n):
-        record = {"id": f"g{i}", "conversations": [{"from": "human", "value": f"Question {i}?"},
-                                                   {"from": "gpt", "value": f"Answer {i}."}]}  # fmt: skip
+        record = {
+            "id": f"g{i}",
+            "conversations": [{"from": "human", "value": f"Question {i}?"}, {"from": "gpt", "value": f"Answer {i}."}],
+        }
         if i % 2 == 0:
             (image_dir / f"{i}.png").write_bytes(b"png")
             record["image"] = f"general_images/{i}.png"
@@ -249,8 +269,15 @@ def test_mix_errors_are_typed_and_repeats_need_consent(mix_sources):
 def test_split_total_and_llava_markers():
     assert split_total(10, [0.6, 0.4]) == [6, 4]
     assert split_total(7, [1 / 3, 1 / 3, 1 / 3]) == [3, 2, 2]  # 2.33 each: the first remainder wins the tie
-    record = llava_to_qwen({"image": ["a.png", "b.png"], "conversations": [
-        {"from": "human", "value": "Compare <image> with <image>."}, {"from": "gpt", "value": "Same."}]})  # fmt: skip
+    record = llava_to_qwen(
+        {
+            "image": ["a.png", "b.png"],
+            "conversations": [
+                {"from": "human", "value": "Compare <image> with <image>."},
+                {"from": "gpt", "value": "Same."},
+            ],
+        }
+    )
     assert [c.get("type") for c in record["messages"][0]["content"]] == ["text", "image", "text", "image", "text"]
     assert record["images"] == ["a.png", "b.png"]
 
@@ -268,8 +295,21 @@ def run_cli(*argv: str) -> int:
 def test_cli_generates_and_mixes(tmp_path, capsys):
     scene = write_hand_scene(tmp_path / "scenes")
     out = tmp_path / "out"
-    argv = ["datagen", "robospatial", "--scenes", str(scene.parent), "--out", str(out), "--formats", "qwen,eval",
-            "--no-progress", "--set", "types=[configuration]", "--set", "spatial.min_distance_m=0.15"]  # fmt: skip
+    argv = [
+        "datagen",
+        "robospatial",
+        "--scenes",
+        str(scene.parent),
+        "--out",
+        str(out),
+        "--formats",
+        "qwen,eval",
+        "--no-progress",
+        "--set",
+        "types=[configuration]",
+        "--set",
+        "spatial.min_distance_m=0.15",
+    ]
     assert run_cli(*argv) == 0
     assert "wrote 20 samples" in capsys.readouterr().out  # the hand scene's 20 configuration items
     manifest = json.loads((out / "manifest.json").read_text())
@@ -303,8 +343,24 @@ def test_cli_wires_the_sat_and_ssrl_generators(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i in range(2):
         cv2.imwrite(str(images / f"{i}.png"), (rng.random((96, 128, 3)) * 255).astype(np.uint8))
-    assert run_cli("datagen", "ssrl", "--images", str(images), "--out", str(tmp_path / "ssrl"), "--no-progress",
-                   "--formats", "qwen", "--set", "inpaint_patch_px=16", "--seed", "2") == 0  # fmt: skip
+    assert (
+        run_cli(
+            "datagen",
+            "ssrl",
+            "--images",
+            str(images),
+            "--out",
+            str(tmp_path / "ssrl"),
+            "--no-progress",
+            "--formats",
+            "qwen",
+            "--set",
+            "inpaint_patch_px=16",
+            "--seed",
+            "2",
+        )
+        == 0
+    )
     manifest = json.loads((tmp_path / "ssrl" / "manifest.json").read_text())
     assert set(manifest["counts"]["kind"]) == {"ssrl"} and manifest["count"] > 0
     assert manifest["seed"] == 2 and manifest["config"]["progress"] is False
@@ -318,11 +374,12 @@ def test_cli_wires_the_sat_and_ssrl_generators(tmp_path, capsys):
 
 
 def test_cli_set_changes_one_key_of_a_yaml_mapping(tmp_path):
-    from robospatial_ros.core.datagen.robospatial import RoboSpatialGenConfig
-    from robospatial_ros.datagen_cli import load_generator_config
+    from robospatial_ros.cli.datagen import load_generator_config
+    from robospatial_ros.learn.datagen.robospatial import RoboSpatialGenConfig
 
     path = tmp_path / "gen.yaml"
     path.write_text("spatial:\n  grid_resolution_m: 0.05\n  context_threshold_m: 0.2\n")
-    config = load_generator_config(RoboSpatialGenConfig, str(path), ["spatial.grid_resolution_m=0.02"],
-                                   {"progress": False})  # fmt: skip
+    config = load_generator_config(
+        RoboSpatialGenConfig, str(path), ["spatial.grid_resolution_m=0.02"], {"progress": False}
+    )
     assert config.spatial == {"grid_resolution_m": 0.02, "context_threshold_m": 0.2} and config.progress is False

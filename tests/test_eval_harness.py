@@ -12,23 +12,23 @@ import cv2
 import numpy as np
 import pytest
 
+from robospatial_ros.cli.eval import add_eval_parser
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
-from robospatial_ros.core.eval.dataset import (
+from robospatial_ros.core.reasoning.vlm.base import VisualQuestion, VLMError
+from robospatial_ros.core.scene import scene_to_dict
+from robospatial_ros.learn.eval.dataset import (
     EvalDataError,
     load_eval_items,
     load_visual_question,
     write_eval_items,
 )
-from robospatial_ros.core.eval.harness import (
+from robospatial_ros.learn.eval.harness import (
     EvalConfig,
     GeometricAnswerer,
     MissingSceneError,
     evaluate,
     score_predictions,
 )
-from robospatial_ros.core.scene import scene_to_dict
-from robospatial_ros.core.vlm.base import VisualQuestion, VLMError
-from robospatial_ros.eval_cli import add_eval_parser
 
 from scenes import cube, scene
 

@@ -11,8 +11,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 from ros_helpers import Probe, fresh_domain_id, ros_env
 from std_msgs.msg import String
 
-from robospatial_ros.cli import DEFAULT_TABLETOP_CONFIG
 from robospatial_ros.core.configio import load_config
+from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.msg import DetectedObjectArray, NodeStatus, PickPlacePlan, SpatialAnswer
 from robospatial_ros.ros import common
@@ -33,8 +33,13 @@ def test_demo_through_the_graph(tmp_path):
 def test_bringup_serves_the_sim_graph_until_interrupted():
     domain = fresh_domain_id()
     exe = Path(sys.executable).parent / "robospatial"
-    proc = subprocess.Popen([str(exe), "bringup", "--sim", "--execute"], env=ros_env(domain), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(exe), "bringup", "--sim", "--execute"],
+        env=ros_env(domain),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     probe = Probe(domain)
     try:
         probe.subscribe(DetectedObjectArray, common.OBJECTS_TOPIC, common.LATCHED)

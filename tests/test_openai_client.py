@@ -16,8 +16,8 @@ from chat_server import ChatServer, RawReply, error_reply, user_text
 
 from robospatial_ros.core.configio import load_config
 from robospatial_ros.core.errors import ConfigError
-from robospatial_ros.core.vlm.base import VisualQuestion, VLMError
-from robospatial_ros.core.vlm.openai_client import (
+from robospatial_ros.core.reasoning.vlm.base import VisualQuestion, VLMError
+from robospatial_ros.core.reasoning.vlm.openai_client import (
     DEFAULT_BASE_URL,
     OpenAIChatClient,
     OpenAIConfig,

@@ -41,7 +41,7 @@ def test_core_imports_without_the_heavy_optional_dependencies():
 def test_generated_messages_round_trip_through_dds_serialization():
     from rclpy.serialization import deserialize_message, serialize_message
 
-    from robospatial_ros.core.reasoner import GeometricReasoner
+    from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
     from robospatial_ros.core.scene import load_scene
     from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer
     from robospatial_ros.ros import conversions as conv

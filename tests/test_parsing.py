@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robospatial_ros.core.errors import RoboSpatialError
-from robospatial_ros.core.vlm.parsing import (
+from robospatial_ros.core.language.parsing import (
     GroundedBox,
     ParseError,
     PointConvention,

@@ -16,6 +16,7 @@ from synthetic import TABLE, Block, Tabletop, default_camera, random_tabletop, r
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import make_transform
+from robospatial_ros.core.language.templates import template_question
 from robospatial_ros.core.perception.errors import (
     CameraUnavailableError,
     DetectionError,
@@ -25,10 +26,9 @@ from robospatial_ros.core.perception.errors import (
 from robospatial_ros.core.perception.frame import BoxDetections, FrameError, MaskDetections, RGBDFrame
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig
 from robospatial_ros.core.perception.realsense import RealSenseConfig, RealSenseSource, list_devices
-from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import CONFIGURATION_RELATIONS, Frame, QueryType
-from robospatial_ros.core.templates import template_question
 
 CENTRE_TOL_M, SIZE_TOL_M, HEIGHT_TOL_M = 0.01, 0.015, 0.005
 NOISE_AT_1M = 0.002  # Gaussian depth noise std at 1 m (grows with depth^2), about a D435's
@@ -255,17 +255,29 @@ def _frame(depth, **kw):
         (lambda: _frame(np.zeros((480, 640), np.uint16)), NoValidDepthError, "every pixel is 0"),
         (lambda: _frame(np.full((480, 640), np.nan, np.float32), depth_scale_m=1.0), NoValidDepthError, "NaN"),
         (lambda: _frame(np.full((480, 640), 9000, np.uint16)), NoValidDepthError, "no depth inside [0.2, 3] m"),
-        (lambda: _frame(rendering(0).frame().depth, camera_to_world=np.eye(4)), NoSupportPlaneError,
-         "world z must point up"),
+        (
+            lambda: _frame(rendering(0).frame().depth, camera_to_world=np.eye(4)),
+            NoSupportPlaneError,
+            "world z must point up",
+        ),
         (lambda: _frame(np.full((480, 640), 1000, np.uint16)), NoSupportPlaneError, "no support plane"),
-        (lambda: _frame(rendering(0).frame().depth, K=np.array([[500, 0, 320], [0, 500, 240], [0, 0, np.nan]])),
-         FrameError, "intrinsics K"),
-        (lambda: _frame(rendering(0).frame().depth, K=np.array([[500, 3, 320], [0, 500, 240], [0, 0, 1.0]])),
-         FrameError, "intrinsics K must be"),
-        (lambda: _frame(rendering(0).frame().depth, camera_to_world=np.diag([2.0, 1, 1, 1])), FrameError,
-         "rigid transform"),
+        (
+            lambda: _frame(rendering(0).frame().depth, K=np.array([[500, 0, 320], [0, 500, 240], [0, 0, np.nan]])),
+            FrameError,
+            "intrinsics K",
+        ),
+        (
+            lambda: _frame(rendering(0).frame().depth, K=np.array([[500, 3, 320], [0, 500, 240], [0, 0, 1.0]])),
+            FrameError,
+            "intrinsics K must be",
+        ),
+        (
+            lambda: _frame(rendering(0).frame().depth, camera_to_world=np.diag([2.0, 1, 1, 1])),
+            FrameError,
+            "rigid transform",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_frames_raise_typed_one_line_errors(make, error, message):
     with pytest.raises(error) as info:
         perception().perceive(make())
@@ -287,8 +299,14 @@ def test_frame_and_config_validation():
         RGBDFrame(base.color[:-1], base.depth, base.K, base.camera_to_world)
     with pytest.raises(FrameError, match="focal"):
         RGBDFrame(base.color, base.depth, np.diag([-1.0, 1, 1]), base.camera_to_world)
-    for bad in (dict(min_depth_m=2.0, max_depth_m=1.0), dict(voxel_size_m=0.0), dict(max_plane_tilt_deg=95.0),
-                dict(cloud_stride_px=1.5), dict(support_name=" "), dict(mask_erode_px=-1)):  # fmt: skip
+    for bad in (
+        dict(min_depth_m=2.0, max_depth_m=1.0),
+        dict(voxel_size_m=0.0),
+        dict(max_plane_tilt_deg=95.0),
+        dict(cloud_stride_px=1.5),
+        dict(support_name=" "),
+        dict(mask_erode_px=-1),
+    ):
         with pytest.raises(ConfigError, match="perception config"):
             PerceptionConfig(**bad)
 
@@ -347,8 +365,9 @@ def test_answers_on_perceived_scenes_agree_with_ground_truth():
         r = rendering(seed, NOISE_AT_1M, stacked=seed % 2)
         perceived = perception().perceive(r.frame(), r.masks()).scene
         truth = r.scene.ground_truth()
-        for (a, b), rel in itertools.product(itertools.permutations([x.name for x in r.scene.blocks], 2),
-                                             CONFIGURATION_RELATIONS):  # fmt: skip
+        for (a, b), rel in itertools.product(
+            itertools.permutations([x.name for x in r.scene.blocks], 2), CONFIGURATION_RELATIONS
+        ):
             q = template_question(QueryType.CONFIGURATION, Frame.EGO, rel, b, a)
             agree += reasoner.ask(perceived, q).yes == reasoner.ask(truth, q).yes
             total += 1

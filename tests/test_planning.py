@@ -151,8 +151,10 @@ def test_grasp_turns_away_from_a_tall_neighbour():
 
 def test_boxed_in_objects_are_refused():
     block = OrientedBox((0.5, 0.0, 0.0225), (0.045, 0.045, 0.045), np.eye(3))
-    cans = [OrientedBox((0.5 + dx, dy, 0.061), (0.066, 0.066, 0.122), np.eye(3)) for dx, dy in
-            [(0.11, 0), (-0.11, 0), (0, 0.11), (0, -0.11)]]  # fmt: skip
+    cans = [
+        OrientedBox((0.5 + dx, dy, 0.061), (0.066, 0.066, 0.122), np.eye(3))
+        for dx, dy in [(0.11, 0), (-0.11, 0), (0, 0.11), (0, -0.11)]
+    ]
     with pytest.raises(PlanningError, match="hit"):
         plan_pick_place(block, np.array([0.5, -0.3, 0.0]), CFG, obstacles=cans)
 

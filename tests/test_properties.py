@@ -41,8 +41,9 @@ def tabletop_scenes(draw, min_objects=2, max_objects=5):
     azimuth, elevation = draw(st.floats(-np.pi, np.pi)), draw(st.floats(0.4, 1.2))
     distance = draw(st.floats(1.2, 2.0))
     target = np.array([0.5, 0.0, 0.0])
-    eye = target + distance * np.array([np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation),
-                                        np.sin(elevation)])  # fmt: skip
+    eye = target + distance * np.array(
+        [np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation), np.sin(elevation)]
+    )
     return Scene(tuple(objects), CameraModel.look_at(eye, target))
 
 
@@ -101,8 +102,9 @@ def test_with_base_heading_a_camera_yaw_changes_no_world_answer(scene, yaw):
     spin = make_transform(rot_z(yaw), np.zeros(3))
     pivot = make_transform(np.eye(3), np.array([0.5, 0.0, 0.0]))
     camera = scene.camera
-    turned = CameraModel(camera.K, camera.width, camera.height,
-                         pivot @ spin @ np.linalg.inv(pivot) @ camera.camera_to_world)  # fmt: skip
+    turned = CameraModel(
+        camera.K, camera.width, camera.height, pivot @ spin @ np.linalg.inv(pivot) @ camera.camera_to_world
+    )
     v1, v2 = SceneView(scene, config), SceneView(Scene(scene.objects, turned), config)
     for a, b in _pairs(scene):
         assert configuration(v1, a, b, Frame.WORLD) == configuration(v2, a, b, Frame.WORLD)
@@ -138,14 +140,22 @@ def _on_side(view, rv, pts, frame, rel):
         half_f = np.abs((rv.corners - rv.obj.box.center) @ fwd).max()
         half_r = np.abs((rv.corners - rv.obj.box.center) @ right).max()
         along, across = d @ fwd, d @ right
-        return {Relation.IN_FRONT: along > half_f, Relation.BEHIND: along < -half_f,
-                Relation.RIGHT: across > half_r, Relation.LEFT: across < -half_r}[rel]  # fmt: skip
+        return {
+            Relation.IN_FRONT: along > half_f,
+            Relation.BEHIND: along < -half_f,
+            Relation.RIGHT: across > half_r,
+            Relation.LEFT: across < -half_r,
+        }[rel]
     if frame is Frame.WORLD and view.config.world_heading == "base":
         # Base = world here: left is +y beyond the box, in front is nearer the base (smaller x).
         x, y = pts[:, 0], pts[:, 1]
         c = rv.corners
-        return {Relation.LEFT: y > c[:, 1].max(), Relation.RIGHT: y < c[:, 1].min(),
-                Relation.IN_FRONT: x < c[:, 0].min(), Relation.BEHIND: x > c[:, 0].max()}[rel]  # fmt: skip
+        return {
+            Relation.LEFT: y > c[:, 1].max(),
+            Relation.RIGHT: y < c[:, 1].min(),
+            Relation.IN_FRONT: x < c[:, 0].min(),
+            Relation.BEHIND: x > c[:, 0].max(),
+        }[rel]
     cam = view.scene.camera
     uv, depth = cam.project(pts)
     cuv, cdepth = cam.project(rv.corners)
@@ -153,5 +163,9 @@ def _on_side(view, rv, pts, frame, rel):
     mask = np.zeros((cam.height, cam.width), np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(cuv).astype(np.int32)), 1)
     cols = np.flatnonzero(mask.any(axis=0))
-    return {Relation.LEFT: uv[:, 0] < cols.min() + 1.0, Relation.RIGHT: uv[:, 0] > cols.max() - 1.0,
-            Relation.IN_FRONT: depth < cdepth.min(), Relation.BEHIND: depth > cdepth.max()}[rel]  # fmt: skip
+    return {
+        Relation.LEFT: uv[:, 0] < cols.min() + 1.0,
+        Relation.RIGHT: uv[:, 0] > cols.max() - 1.0,
+        Relation.IN_FRONT: depth < cdepth.min(),
+        Relation.BEHIND: depth > cdepth.max(),
+    }[rel]

@@ -10,7 +10,8 @@ from robospatial_ros.core.errors import (
     RoboSpatialError,
     UnknownObjectError,
 )
-from robospatial_ros.core.questions import Query, parse_question
+from robospatial_ros.core.language.questions import Query, parse_question
+from robospatial_ros.core.language.templates import template_question
 from robospatial_ros.core.spatial.types import (
     COMPATIBILITY_RELATIONS,
     CONFIGURATION_RELATIONS,
@@ -19,7 +20,6 @@ from robospatial_ros.core.spatial.types import (
     QueryType,
     Relation,
 )
-from robospatial_ros.core.templates import template_question
 
 KNOWN = ["mug", "bowl"]
 
@@ -263,18 +263,43 @@ def test_specific_name_among_similar_ones():
 @pytest.mark.parametrize(
     "text,kind,frame,rel,target",
     [
-        ("Is the mug to the left of the bowl? Answer yes or no.", QueryType.CONFIGURATION, Frame.EGO, Relation.LEFT,
-         "mug"),
-        ("<image>Is the mug in front of the bowl from the camera's perspective? Answer yes or no.",
-         QueryType.CONFIGURATION, Frame.EGO, Relation.IN_FRONT, "mug"),
-        ("Is the mug behind the bowl from the world's perspective? Answer yes or no.", QueryType.CONFIGURATION,
-         Frame.WORLD, Relation.BEHIND, "mug"),
-        ("Can the mug fit to the right of the bowl? Answer yes or no.", QueryType.COMPATIBILITY, Frame.EGO,
-         Relation.RIGHT, "mug"),
-        ("Can the mug fit in front of the bowl from the bowl's perspective? Answer yes or no.",
-         QueryType.COMPATIBILITY, Frame.OBJECT, Relation.IN_FRONT, "mug"),
+        (
+            "Is the mug to the left of the bowl? Answer yes or no.",
+            QueryType.CONFIGURATION,
+            Frame.EGO,
+            Relation.LEFT,
+            "mug",
+        ),
+        (
+            "<image>Is the mug in front of the bowl from the camera's perspective? Answer yes or no.",
+            QueryType.CONFIGURATION,
+            Frame.EGO,
+            Relation.IN_FRONT,
+            "mug",
+        ),
+        (
+            "Is the mug behind the bowl from the world's perspective? Answer yes or no.",
+            QueryType.CONFIGURATION,
+            Frame.WORLD,
+            Relation.BEHIND,
+            "mug",
+        ),
+        (
+            "Can the mug fit to the right of the bowl? Answer yes or no.",
+            QueryType.COMPATIBILITY,
+            Frame.EGO,
+            Relation.RIGHT,
+            "mug",
+        ),
+        (
+            "Can the mug fit in front of the bowl from the bowl's perspective? Answer yes or no.",
+            QueryType.COMPATIBILITY,
+            Frame.OBJECT,
+            Relation.IN_FRONT,
+            "mug",
+        ),
     ],
-)  # fmt: skip
+)
 def test_benchmark_wording(text, kind, frame, rel, target):
     expect(parse_question(text, KNOWN), kind, frame, rel, target, "bowl")
 
@@ -294,26 +319,54 @@ def test_benchmark_wording_is_not_mistaken_for_a_name():
         ("is the mug to the left of the bowl?", QueryType.CONFIGURATION, Frame.EGO, Relation.LEFT, "mug", False),
         ("is the mug behind the bowl", QueryType.CONFIGURATION, Frame.EGO, Relation.BEHIND, "mug", False),
         ("is the mug left of the bowl", QueryType.CONFIGURATION, Frame.EGO, Relation.LEFT, "mug", False),
-        ("is the mug on the right side of the bowl", QueryType.CONFIGURATION, Frame.EGO, Relation.RIGHT, "mug",
-         False),
+        ("is the mug on the right side of the bowl", QueryType.CONFIGURATION, Frame.EGO, Relation.RIGHT, "mug", False),
         ("is the mug on top of the bowl?", QueryType.CONFIGURATION, Frame.EGO, Relation.ABOVE, "mug", False),
         ("is the mug under the bowl", QueryType.CONFIGURATION, Frame.EGO, Relation.BELOW, "mug", False),
-        ("can the mug fit to the right of the bowl?", QueryType.COMPATIBILITY, Frame.EGO, Relation.RIGHT, "mug",
-         False),
+        ("can the mug fit to the right of the bowl?", QueryType.COMPATIBILITY, Frame.EGO, Relation.RIGHT, "mug", False),
         ("can the mug fit behind the bowl", QueryType.COMPATIBILITY, Frame.EGO, Relation.BEHIND, "mug", False),
         ("free space in front of the bowl", QueryType.CONTEXT, Frame.EGO, Relation.IN_FRONT, None, False),
-        ("points to the left of the bowl from the robot's perspective", QueryType.CONTEXT, Frame.WORLD,
-         Relation.LEFT, None, True),
-        ("is the mug left of the bowl in the camera frame", QueryType.CONFIGURATION, Frame.EGO, Relation.LEFT,
-         "mug", True),
-        ("is the mug left of the bowl from the bowl's perspective", QueryType.CONFIGURATION, Frame.OBJECT,
-         Relation.LEFT, "mug", True),
-        ("is the mug to the left of the bowl, from the robot's point of view?", QueryType.CONFIGURATION,
-         Frame.WORLD, Relation.LEFT, "mug", True),
-        ("is the mug in front of the bowl in the world frame", QueryType.CONFIGURATION, Frame.WORLD,
-         Relation.IN_FRONT, "mug", True),
+        (
+            "points to the left of the bowl from the robot's perspective",
+            QueryType.CONTEXT,
+            Frame.WORLD,
+            Relation.LEFT,
+            None,
+            True,
+        ),
+        (
+            "is the mug left of the bowl in the camera frame",
+            QueryType.CONFIGURATION,
+            Frame.EGO,
+            Relation.LEFT,
+            "mug",
+            True,
+        ),
+        (
+            "is the mug left of the bowl from the bowl's perspective",
+            QueryType.CONFIGURATION,
+            Frame.OBJECT,
+            Relation.LEFT,
+            "mug",
+            True,
+        ),
+        (
+            "is the mug to the left of the bowl, from the robot's point of view?",
+            QueryType.CONFIGURATION,
+            Frame.WORLD,
+            Relation.LEFT,
+            "mug",
+            True,
+        ),
+        (
+            "is the mug in front of the bowl in the world frame",
+            QueryType.CONFIGURATION,
+            Frame.WORLD,
+            Relation.IN_FRONT,
+            "mug",
+            True,
+        ),
     ],
-)  # fmt: skip
+)
 def test_plain_phrasings(text, kind, frame, rel, target, frame_given):
     q = parse_question(text, KNOWN)
     expect(q, kind, frame, rel, target, "bowl")

@@ -34,9 +34,15 @@ def test_defaults_round_trip_including_nested_configs(context):
 
 
 def test_overrides_are_typed_and_validated(context):
-    node = _node(context, [Parameter("spatial.grid_resolution_m", value=0.01), Parameter("spatial.strictness",
-                 value="lenient"), Parameter("spatial.compatibility_angles_deg", value=[0, 90]),
-                 Parameter("planning.gripper.hand_half_size_m", value=[0.03, 0.1])])  # fmt: skip
+    node = _node(
+        context,
+        [
+            Parameter("spatial.grid_resolution_m", value=0.01),
+            Parameter("spatial.strictness", value="lenient"),
+            Parameter("spatial.compatibility_angles_deg", value=[0, 90]),
+            Parameter("planning.gripper.hand_half_size_m", value=[0.03, 0.1]),
+        ],
+    )
     declare_config(node, SpatialConfig(), "spatial.")
     declare_config(node, PickPlaceConfig(), "planning.")
     cfg = read_config(node, SpatialConfig, "spatial.")

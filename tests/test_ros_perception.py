@@ -42,7 +42,7 @@ from robospatial_ros.ros.conversions import (
     pose_to_matrix,
     scene_from_msg,
 )
-from robospatial_ros.ros.perception_node import BOXES_TOPIC, MASKS_TOPIC, StampSync
+from robospatial_ros.ros.nodes.perception_node import BOXES_TOPIC, MASKS_TOPIC, StampSync
 
 DOMAIN = fresh_domain_id()
 CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC = "/clusters/objects", "/boxes/objects"
@@ -62,13 +62,28 @@ def graph(tmp_path_factory, large_data_dds):
     params = tmp_path_factory.mktemp("perception") / "params.yaml"
     position = [float(v) for v in cam.camera_to_world[:3, 3]]
     xyzw = [float(v) for v in quaternion_from_matrix(cam.camera_to_world[:3, :3])]
-    params.write_text(f"/**:\n  ros__parameters:\n    camera_position_m: {position}\n"
-                      f"    camera_orientation_xyzw: {xyzw}\n")  # fmt: skip
+    params.write_text(
+        f"/**:\n  ros__parameters:\n    camera_position_m: {position}\n    camera_orientation_xyzw: {xyzw}\n"
+    )
     common = ["--params-file", str(params)]
-    clusters = ["-r", "__node:=perception_clusters", "-r", f"{OBJECTS_TOPIC}:={CLUSTERS_TOPIC}", "-p",
-                "publish_cloud:=true", "-p", "cloud_max_points:=5000"]  # fmt: skip
-    boxes = ["-r", "__node:=perception_boxes", "-r", f"{OBJECTS_TOPIC}:={BOXES_OBJECTS_TOPIC}", "-p",
-             "detections:=boxes"]  # fmt: skip
+    clusters = [
+        "-r",
+        "__node:=perception_clusters",
+        "-r",
+        f"{OBJECTS_TOPIC}:={CLUSTERS_TOPIC}",
+        "-p",
+        "publish_cloud:=true",
+        "-p",
+        "cloud_max_points:=5000",
+    ]
+    boxes = [
+        "-r",
+        "__node:=perception_boxes",
+        "-r",
+        f"{OBJECTS_TOPIC}:={BOXES_OBJECTS_TOPIC}",
+        "-p",
+        "detections:=boxes",
+    ]
     fresh = ["-r", "__node:=perception_fresh", "-r", f"{OBJECTS_TOPIC}:={FRESH_TOPIC}"]
     nodes = {
         "perception": [*common, "-p", "detections:=masks"],
@@ -76,9 +91,14 @@ def graph(tmp_path_factory, large_data_dds):
         "perception_boxes": [*common, *boxes],
         "perception_fresh": [*common, *fresh, "-r", f"{CAMERA_INFO_TOPIC}:={FRESH_INFO_TOPIC}"],
     }
-    inputs = [(COLOR_TOPIC, Image, 4), (DEPTH_TOPIC, Image, 4), (MASKS_TOPIC, InstanceMasks, 1),
-              (BOXES_TOPIC, BoxDetections2D, 1), (CAMERA_INFO_TOPIC, CameraInfo, 3),
-              (FRESH_INFO_TOPIC, CameraInfo, 1)]  # fmt: skip
+    inputs = [
+        (COLOR_TOPIC, Image, 4),
+        (DEPTH_TOPIC, Image, 4),
+        (MASKS_TOPIC, InstanceMasks, 1),
+        (BOXES_TOPIC, BoxDetections2D, 1),
+        (CAMERA_INFO_TOPIC, CameraInfo, 3),
+        (FRESH_INFO_TOPIC, CameraInfo, 1),
+    ]
     with contextlib.ExitStack() as stack:
         procs = {name: stack.enter_context(node_process("perception_node", DOMAIN, a)) for name, a in nodes.items()}
         probe = Probe(DOMAIN)
@@ -197,17 +217,27 @@ def bad_frame(r, case):
         "size mismatch": (DEPTH_TOPIC, image_msg(np.full((h // 2, w // 2), 900, np.uint16), "16UC1"), "aligned"),
         "masks of the wrong size": (MASKS_TOPIC, masks_to_msg({"mug": np.ones((h // 2, w // 2), bool)}), "masks"),
         "camera_info K all zeros": (CAMERA_INFO_TOPIC, camera_info_msg(np.zeros((3, 3)), w, h), "intrinsics"),
-        "camera_info for another size": (CAMERA_INFO_TOPIC, camera_info_msg(r.scene.camera.K, 2 * w, 2 * h),
-                                         "camera_info is for 1280x960"),
-    }[case]  # fmt: skip
+        "camera_info for another size": (
+            CAMERA_INFO_TOPIC,
+            camera_info_msg(r.scene.camera.K, 2 * w, 2 * h),
+            "camera_info is for 1280x960",
+        ),
+    }[case]
     msgs = frame_msgs(r)
     msg.header = msgs[topic].header
     msgs[topic] = msg
     return msgs, expected
 
 
-BAD_CASES = ["nan depth", "zero depth", "yuv422 colour", "size mismatch", "masks of the wrong size",
-             "camera_info K all zeros", "camera_info for another size"]  # fmt: skip
+BAD_CASES = [
+    "nan depth",
+    "zero depth",
+    "yuv422 colour",
+    "size mismatch",
+    "masks of the wrong size",
+    "camera_info K all zeros",
+    "camera_info for another size",
+]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -280,8 +310,16 @@ def test_realsense_source_plays_a_recording_and_survives_a_missing_camera(graph,
 
     def args(name, *params):
         remaps = ["-r", f"__node:={name}", "-r", f"{OBJECTS_TOPIC}:=/{name}/objects"]
-        return ["--params-file", graph.params_file, *remaps, "-p", "source:=realsense", "-p", "realsense.retry_s:=0.5",
-                *(a for p in params for a in ("-p", p))]  # fmt: skip
+        return [
+            "--params-file",
+            graph.params_file,
+            *remaps,
+            "-p",
+            "source:=realsense",
+            "-p",
+            "realsense.retry_s:=0.5",
+            *(a for p in params for a in ("-p", p)),
+        ]
 
     playing = args("perception_rs", f"realsense.playback_path:={recording}")
     missing = args("perception_nocam", "realsense.serial:=000000000000")

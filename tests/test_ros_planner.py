@@ -40,7 +40,7 @@ from robospatial_ros.ros.moveit_adapter import (
     link_pose,
     plan_steps,
 )
-from robospatial_ros.ros.planner_node import PlannerNode
+from robospatial_ros.ros.nodes.planner_node import PlannerNode
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "robospatial_ros" / "data" / "tabletop_scene.json"
@@ -87,8 +87,14 @@ class Graph:
     def connect(self, timeout_s: float = 30.0) -> None:
         """Until the reasoner answers with the objects, and the planner plans (it has the objects too)."""
         deadline = time.monotonic() + timeout_s
-        ready = lambda: (self.commands.get_subscription_count() and self.fake_answers.get_subscription_count()  # noqa: E731
-                         and self.plan_sub.get_publisher_count())  # fmt: skip
+
+        def ready() -> bool:
+            return bool(
+                self.commands.get_subscription_count()
+                and self.fake_answers.get_subscription_count()
+                and self.plan_sub.get_publisher_count()
+            )
+
         assert self.probe.spin_until(ready, timeout_s), "the nodes never connected"
         k = 0
         while time.monotonic() < deadline:
@@ -124,15 +130,26 @@ class Graph:
         return self.events(event_id)[0]
 
 
-def placement_answer(query_id: str, target: str, xyz: tuple[float, float, float], frame: str = "panda_link0",
-                     yaw: float = 0.0) -> SpatialAnswer:  # fmt: skip
+def placement_answer(
+    query_id: str, target: str, xyz: tuple[float, float, float], frame: str = "panda_link0", yaw: float = 0.0
+) -> SpatialAnswer:
     """A hand-made successful placement answer."""
-    msg = SpatialAnswer(query_id=query_id, question=f"(hand-made) move the {target}", success=True,
-                        type="placement", target=target, reference="bowl", relation="left", frame="world",
-                        has_placement=True)  # fmt: skip
+    msg = SpatialAnswer(
+        query_id=query_id,
+        question=f"(hand-made) move the {target}",
+        success=True,
+        type="placement",
+        target=target,
+        reference="bowl",
+        relation="left",
+        frame="world",
+        has_placement=True,
+    )
     msg.header.frame_id = frame
-    msg.placement = Pose(position=Point(x=xyz[0], y=xyz[1], z=xyz[2]),
-                         orientation=Quaternion(z=float(np.sin(yaw / 2)), w=float(np.cos(yaw / 2))))  # fmt: skip
+    msg.placement = Pose(
+        position=Point(x=xyz[0], y=xyz[1], z=xyz[2]),
+        orientation=Quaternion(z=float(np.sin(yaw / 2)), w=float(np.cos(yaw / 2))),
+    )
     return msg
 
 
@@ -167,8 +184,10 @@ def test_placement_answer_yields_a_dry_run_plan(graph):
     assert (plan.place_xyz.x, plan.place_xyz.y, plan.place_xyz.z) == pytest.approx((p.x, p.y, p.z))
     # The can (a centred box) is gripped at its axis: the TCP sits over its centre at pick and at place.
     can = graph.scene.get("can").box
-    poses = {name: pose_to_matrix(getattr(plan, name)) for name in
-             ("pre_grasp", "grasp", "lift", "pre_place", "place", "retreat")}  # fmt: skip
+    poses = {
+        name: pose_to_matrix(getattr(plan, name))
+        for name in ("pre_grasp", "grasp", "lift", "pre_place", "place", "retreat")
+    }
     assert poses["grasp"][:2, 3] == pytest.approx(can.center[:2], abs=1e-6)
     assert poses["place"][:2, 3] == pytest.approx([p.x, p.y], abs=1e-6)
     cfg = PickPlaceConfig()
@@ -226,8 +245,10 @@ def test_command_to_plan_latency(graph):
         graph.wait_plan(answer.query_id)
         latencies.append(time.perf_counter() - t0)
     ms = np.array(latencies) * 1000.0
-    print(f"\ncommand -> plan latency over {len(ms)} commands: median {statistics.median(ms):.1f} ms, "
-          f"p90 {np.percentile(ms, 90):.1f} ms, max {ms.max():.1f} ms")  # fmt: skip
+    print(
+        f"\ncommand -> plan latency over {len(ms)} commands: median {statistics.median(ms):.1f} ms, "
+        f"p90 {np.percentile(ms, 90):.1f} ms, max {ms.max():.1f} ms"
+    )
 
 
 def test_startup_errors_exit_2_with_one_line():
@@ -242,11 +263,24 @@ def test_startup_errors_exit_2_with_one_line():
     except MoveItUnavailableError:
         pass
     procs = {
-        arg: subprocess.Popen([sys.executable, "-m", "robospatial_ros.ros.planner_node", "--ros-args", "--params-file",
-                               str(CONFIG / "planner.yaml"), "-p", arg], env=ros_env(fresh_domain_id()),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        arg: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "robospatial_ros.ros.nodes.planner_node",
+                "--ros-args",
+                "--params-file",
+                str(CONFIG / "planner.yaml"),
+                "-p",
+                arg,
+            ],
+            env=ros_env(fresh_domain_id()),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for arg in cases
-    }  # fmt: skip
+    }
     for arg, proc in procs.items():
         output = proc.communicate(timeout=60)[0]
         assert proc.returncode == 2, output
@@ -259,9 +293,11 @@ def test_nested_planning_parameters():
     context = Context()
     rclpy.init(context=context, domain_id=fresh_domain_id())
     try:
-        overrides = [Parameter("planning.gripper.finger_thickness_m", value=0.02),
-                     Parameter("planning.gripper.hand_half_size_m", value=[0.03, 0.1]),
-                     Parameter("planning.max_reach_m", value=0.7)]  # fmt: skip
+        overrides = [
+            Parameter("planning.gripper.finger_thickness_m", value=0.02),
+            Parameter("planning.gripper.hand_half_size_m", value=[0.03, 0.1]),
+            Parameter("planning.max_reach_m", value=0.7),
+        ]
         node = PlannerNode(context=context, parameter_overrides=overrides)
         assert node.config.gripper.finger_thickness_m == 0.02 and node.config.max_reach_m == 0.7
         assert node.config.gripper.hand_half_size_m == (0.03, 0.1)
@@ -283,10 +319,17 @@ def test_moveit_goal_sequence_at_the_tcp():
     plan = _plan()
     steps = plan_steps(plan, "panda_link0", MoveItConfig())
     assert [(s.name, s.group) for s in steps] == [
-        ("open", "hand"), ("pre_grasp", "panda_arm"), ("grasp", "panda_arm"), ("close", "hand"), ("lift", "panda_arm"),
-        ("pre_place", "panda_arm"), ("place", "panda_arm"), ("open", "hand"), ("retreat", "panda_arm"),
+        ("open", "hand"),
+        ("pre_grasp", "panda_arm"),
+        ("grasp", "panda_arm"),
+        ("close", "hand"),
+        ("lift", "panda_arm"),
+        ("pre_place", "panda_arm"),
+        ("place", "panda_arm"),
+        ("open", "hand"),
+        ("retreat", "panda_arm"),
         ("ready", "panda_arm"),
-    ]  # fmt: skip
+    ]
     for step in steps:
         if step.pose is not None:
             assert step.pose.header.frame_id == "panda_link0"

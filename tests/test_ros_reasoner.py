@@ -14,10 +14,10 @@ from ros_helpers import Probe, fresh_domain_id, node_process, ros_env
 from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from robospatial_ros.core.commands import parse_command
 from robospatial_ros.core.configio import load_config
-from robospatial_ros.core.placement import choose_placement
+from robospatial_ros.core.language.commands import parse_command
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
+from robospatial_ros.core.reasoning.placement import choose_placement
 from robospatial_ros.core.scene import load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
@@ -48,8 +48,12 @@ class Client:
 
     def __init__(self, domain_id: int):
         self.probe = Probe(domain_id)
-        for msg_type, topic in ((SpatialAnswer, ANSWER_TOPIC), (PoseStamped, PLACEMENT_TOPIC),
-                                (MarkerArray, MARKERS_TOPIC), (NodeStatus, STATUS_TOPIC)):  # fmt: skip
+        for msg_type, topic in (
+            (SpatialAnswer, ANSWER_TOPIC),
+            (PoseStamped, PLACEMENT_TOPIC),
+            (MarkerArray, MARKERS_TOPIC),
+            (NodeStatus, STATUS_TOPIC),
+        ):
             self.probe.subscribe(msg_type, topic, RELIABLE)
         self.commands = self.probe.publisher(String, COMMAND_TOPIC, RELIABLE)
         self.queries = self.probe.publisher(SpatialQuery, QUERY_TOPIC, RELIABLE)
@@ -91,8 +95,9 @@ class Client:
         assert self.probe.spin_until(lambda: len(self.answers) > count, timeout_s), f"no answer to {text!r}"
         return self.answers[count]
 
-    def query(self, question: str, query_id: str, query_type: str = "", frame: str = "",
-              timeout_s: float = 10.0) -> SpatialAnswer | None:  # fmt: skip
+    def query(
+        self, question: str, query_id: str, query_type: str = "", frame: str = "", timeout_s: float = 10.0
+    ) -> SpatialAnswer | None:
         """The answer with this query_id (None on timeout)."""
         count = len(self.answers)
         self.queries.publish(SpatialQuery(query_id=query_id, question=question, type=query_type, frame=frame))
@@ -105,8 +110,10 @@ class Client:
 def reasoners():
     """The main reasoner, one that never gets objects and one for the burst, each in its own domain."""
     with ExitStack() as stack:
-        procs = {d: stack.enter_context(node_process("reasoner_node", d, PARAMS))
-                 for d in (DOMAIN, LONELY_DOMAIN, BURST_DOMAIN)}  # fmt: skip
+        procs = {
+            d: stack.enter_context(node_process("reasoner_node", d, PARAMS))
+            for d in (DOMAIN, LONELY_DOMAIN, BURST_DOMAIN)
+        }
         yield procs
         for proc in procs.values():
             assert proc.poll() is None, f"a reasoner died:\n{proc.stdout.read() if proc.stdout else ''}"
@@ -131,15 +138,23 @@ def test_placement_command_gives_answer_pose_and_markers(client):
     answer = client.command(PUT_MUG)
     assert answer.success, answer.error
     assert (answer.type, answer.target, answer.reference, answer.relation, answer.frame) == (
-        "placement", "mug", "bowl", "left", "ego")  # fmt: skip
+        "placement",
+        "mug",
+        "bowl",
+        "left",
+        "ego",
+    )
     assert answer.has_placement and answer.question == PUT_MUG
     assert answer.header.frame_id == "panda_link0"
     assert any("no frame given" in a for a in answer.assumptions)
     # The same spot the core chooses with the node's settings (tabletop config, the arm's reach).
     scene = load_scene(SCENE)
     spatial = load_config(SpatialConfig, ROOT / "robospatial_ros" / "data" / "tabletop.yaml")
-    expected = choose_placement(SceneView(scene, spatial), parse_command(PUT_MUG, scene.names),
-                                allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()))  # fmt: skip
+    expected = choose_placement(
+        SceneView(scene, spatial),
+        parse_command(PUT_MUG, scene.names),
+        allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()),
+    )
     p = answer.placement.position
     np.testing.assert_allclose([p.x, p.y, p.z], expected.xyz, atol=1e-6)
     assert in_reach(np.array([[p.x, p.y, p.z]]), PickPlaceConfig())[0]
@@ -167,7 +182,12 @@ def test_query_gets_its_own_id(client):
     answer = client.query("is the mug to the left of the bowl from the robot's perspective?", "q-42")
     assert answer is not None and answer.success, answer
     assert (answer.query_id, answer.type, answer.frame, answer.answer, answer.yes) == (
-        "q-42", "configuration", "world", "Yes", True)  # fmt: skip
+        "q-42",
+        "configuration",
+        "world",
+        "Yes",
+        True,
+    )
     forced = client.query("points in the free space behind the bowl", "q-43", "context", "world")
     assert forced is not None and forced.success and forced.query_id == "q-43"
     assert (forced.type, forced.frame) == ("context", "world") and len(forced.points_3d) > 0
@@ -205,8 +225,12 @@ def test_bad_input_is_answered_and_the_node_keeps_serving(client, reasoners, tex
     assert cmd_number(good) == cmd_number(bad) + 1
     assert reasoners[DOMAIN].poll() is None
     assert client.probe.spin_until(
-        lambda: any(s.level == NodeStatus.WARN and s.id == bad.query_id and s.event == "command"
-                    for s in client.of(STATUS_TOPIC)), 5.0)  # fmt: skip
+        lambda: any(
+            s.level == NodeStatus.WARN and s.id == bad.query_id and s.event == "command"
+            for s in client.of(STATUS_TOPIC)
+        ),
+        5.0,
+    )
 
 
 def test_command_before_any_objects(reasoners):
@@ -231,9 +255,13 @@ def test_burst_of_100_commands_answered_in_order(reasoners):
     try:
         c.send_objects()
         c.connect()
-        cycle = [PUT_MUG, "is the mug behind the bowl?", "gibberish !!",
-                 "put the can in front of the bowl from the robot's perspective",
-                 "put the cup left of the bowl"]  # fmt: skip
+        cycle = [
+            PUT_MUG,
+            "is the mug behind the bowl?",
+            "gibberish !!",
+            "put the can in front of the bowl from the robot's perspective",
+            "put the cup left of the bowl",
+        ]
         texts = [cycle[k % 5] for k in range(100)]
         start = len(c.answers)
         for text in texts:
@@ -255,11 +283,15 @@ def test_bad_parameters_exit_2_with_one_line():
         "planning.approach_height_m:=-1.0": "approach_height_m must be positive",
     }
     procs = {
-        arg: subprocess.Popen([sys.executable, "-m", "robospatial_ros.ros.reasoner_node", "--ros-args", *PARAMS, "-p",
-                               arg], env=ros_env(fresh_domain_id()), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        arg: subprocess.Popen(
+            [sys.executable, "-m", "robospatial_ros.ros.nodes.reasoner_node", "--ros-args", *PARAMS, "-p", arg],
+            env=ros_env(fresh_domain_id()),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for arg in cases
-    }  # fmt: skip
+    }
     for arg, proc in procs.items():
         output = proc.communicate(timeout=60)[0]
         assert proc.returncode == 2, output

@@ -19,8 +19,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from vlm_helpers import save_scripted_qwen
 
-from robospatial_ros.core.questions import parse_question
-from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.language.questions import parse_question
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer, SpatialQuery
@@ -45,15 +45,23 @@ from robospatial_ros.ros.conversions import (
 )
 
 SPATIAL = SpatialConfig(grid_resolution_m=0.01, context_threshold_m=0.3)
-SPATIAL_ARGS = ["-p", "spatial.grid_resolution_m:=0.01", "-p", "spatial.context_threshold_m:=0.3",
-                "-p", "check_reach:=false"]  # fmt: skip
+SPATIAL_ARGS = [
+    "-p",
+    "spatial.grid_resolution_m:=0.01",
+    "-p",
+    "spatial.context_threshold_m:=0.3",
+    "-p",
+    "check_reach:=false",
+]
 LEFT_OF_BLUE = "points in the free space left of the blue block"
 
 
 @pytest.fixture(scope="module")
 def rendering() -> synthetic.Rendering:
-    blocks = (synthetic.Block("red block", 0.35, 0.15, (0.08, 0.08, 0.1)),
-              synthetic.Block("blue block", 0.40, -0.15, (0.1, 0.06, 0.06)))  # fmt: skip
+    blocks = (
+        synthetic.Block("red block", 0.35, 0.15, (0.08, 0.08, 0.1)),
+        synthetic.Block("blue block", 0.40, -0.15, (0.1, 0.06, 0.06)),
+    )
     return synthetic.render(synthetic.Tabletop(blocks, synthetic.default_camera()))
 
 
@@ -112,8 +120,15 @@ def scripted_points_model(tmp_path_factory: pytest.TempPathFactory):
 
 def test_hf_backend_in_the_node(rendering, scripted_points_model):
     domain = fresh_domain_id()
-    args = ["-p", "backend:=hf", "-p", f"vlm.hf.model_path:={scripted_points_model}",
-            "-p", "vlm.point_convention:=qwen1000", *SPATIAL_ARGS]  # fmt: skip
+    args = [
+        "-p",
+        "backend:=hf",
+        "-p",
+        f"vlm.hf.model_path:={scripted_points_model}",
+        "-p",
+        "vlm.point_convention:=qwen1000",
+        *SPATIAL_ARGS,
+    ]
     with node_process("reasoner_node", domain, args) as proc:
         cam = Camera(domain, rendering)
         answer = cam.ask(LEFT_OF_BLUE)
@@ -129,8 +144,15 @@ def test_hf_backend_in_the_node(rendering, scripted_points_model):
 def test_openai_backend_in_the_node(rendering):
     domain = fresh_domain_id()
     with ChatServer(reply=lambda req: "Yes, it is." if "left of" in user_text(req) else "No") as server:
-        args = ["-p", "backend:=openai", "-p", f"vlm.openai.base_url:={server.url}",
-                "-p", "vlm.openai.model:=served-model", *SPATIAL_ARGS]  # fmt: skip
+        args = [
+            "-p",
+            "backend:=openai",
+            "-p",
+            f"vlm.openai.base_url:={server.url}",
+            "-p",
+            "vlm.openai.model:=served-model",
+            *SPATIAL_ARGS,
+        ]
         with node_process("reasoner_node", domain, args) as proc:
             cam = Camera(domain, rendering)
             answer = cam.ask("is the red block left of the blue block?")
@@ -147,8 +169,17 @@ def test_hybrid_backend_in_the_node(rendering):
     grounding = json.dumps([{"bbox_2d": [int(v) for v in b], "label": n} for n, b in zip(names, boxes)])
     domain = fresh_domain_id()
     with ChatServer(reply=grounding) as server:
-        args = ["-p", "backend:=hybrid", "-p", "vlm.client:=openai", "-p", f"vlm.openai.base_url:={server.url}",
-                "-p", "vlm.openai.model:=m", *SPATIAL_ARGS]  # fmt: skip
+        args = [
+            "-p",
+            "backend:=hybrid",
+            "-p",
+            "vlm.client:=openai",
+            "-p",
+            f"vlm.openai.base_url:={server.url}",
+            "-p",
+            "vlm.openai.model:=m",
+            *SPATIAL_ARGS,
+        ]
         with node_process("reasoner_node", domain, args) as proc:
             cam = Camera(domain, rendering)
             answer = cam.ask("is the red block left of the blue block?")
@@ -167,8 +198,17 @@ def test_verify_backend_in_the_node(rendering):
     reply = "[" + ", ".join(f"({x:.4f}, {y:.4f})" for x, y in xy) + "]"
     domain = fresh_domain_id()
     with ChatServer(reply=reply) as server, ExitStack() as stack:
-        args = ["-p", "backend:=verify", "-p", "vlm.client:=openai", "-p", f"vlm.openai.base_url:={server.url}",
-                "-p", "vlm.openai.model:=m", *SPATIAL_ARGS]  # fmt: skip
+        args = [
+            "-p",
+            "backend:=verify",
+            "-p",
+            "vlm.client:=openai",
+            "-p",
+            f"vlm.openai.base_url:={server.url}",
+            "-p",
+            "vlm.openai.model:=m",
+            *SPATIAL_ARGS,
+        ]
         proc = stack.enter_context(node_process("reasoner_node", domain, args))
         cam = Camera(domain, rendering)
         answer = cam.ask(LEFT_OF_BLUE)

@@ -14,7 +14,6 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Int32
 
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach, plan_pick_place, scene_obstacles
-from robospatial_ros.core.sim.tabletop import TabletopConfig
 from robospatial_ros.msg import DetectedObjectArray, InstanceMasks, NodeStatus, PickPlacePlan
 from robospatial_ros.ros.common import (
     CAMERA_INFO_TOPIC,
@@ -35,13 +34,14 @@ from robospatial_ros.ros.conversions import (
     pose_to_matrix,
     scene_from_msg,
 )
-from robospatial_ros.ros.perception_node import MASKS_TOPIC
-from robospatial_ros.ros.sim_bridge_node import (
+from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC
+from robospatial_ros.ros.nodes.sim_bridge_node import (
     GROUND_TRUTH_TOPIC,
     RESET_TOPIC,
     camera_parameter_overrides,
     perception_parameter_overrides,
 )
+from robospatial_ros.sim.tabletop import TabletopConfig
 
 DOMAIN = fresh_domain_id()
 CONFIG = TabletopConfig(seed=0)
@@ -54,8 +54,12 @@ def sim(large_data_dds):
     with node_process("sim_bridge_node", DOMAIN, args) as proc:
         probe = Probe(DOMAIN)
         try:
-            for topic, msg_type in ((COLOR_TOPIC, Image), (DEPTH_TOPIC, Image), (CAMERA_INFO_TOPIC, CameraInfo),
-                                    (MASKS_TOPIC, InstanceMasks)):  # fmt: skip
+            for topic, msg_type in (
+                (COLOR_TOPIC, Image),
+                (DEPTH_TOPIC, Image),
+                (CAMERA_INFO_TOPIC, CameraInfo),
+                (MASKS_TOPIC, InstanceMasks),
+            ):
                 probe.subscribe(msg_type, topic, SENSOR)
             probe.subscribe(DetectedObjectArray, GROUND_TRUTH_TOPIC, LATCHED)
             probe.subscribe(NodeStatus, STATUS_TOPIC, RELIABLE)
@@ -84,15 +88,18 @@ def status_for(probe, event, event_id, timeout_s=30.0):
 
 def test_camera_topics_masks_and_ground_truth_share_one_stamp(sim):
     def common_stamps():
-        sets = [{(m.header.stamp.sec, m.header.stamp.nanosec) for m in sim.received[t]}
-                for t in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, MASKS_TOPIC, GROUND_TRUTH_TOPIC)]  # fmt: skip
+        sets = [
+            {(m.header.stamp.sec, m.header.stamp.nanosec) for m in sim.received[t]}
+            for t in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, MASKS_TOPIC, GROUND_TRUTH_TOPIC)
+        ]
         return set.intersection(*sets)
 
     assert sim.spin_until(lambda: len(common_stamps()) >= 2, 10)
     stamp = max(common_stamps())
     pick = lambda topic: next(m for m in sim.received[topic] if (m.header.stamp.sec, m.header.stamp.nanosec) == stamp)  # noqa: E731
-    color, depth, info, masks, truth = (pick(t) for t in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, MASKS_TOPIC,
-                                                          GROUND_TRUTH_TOPIC))  # fmt: skip
+    color, depth, info, masks, truth = (
+        pick(t) for t in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, MASKS_TOPIC, GROUND_TRUTH_TOPIC)
+    )
     assert (color.encoding, depth.encoding) == ("rgb8", "32FC1")
     assert color_from_msg(color).shape == (480, 640, 3)
     d, scale = depth_from_msg(depth)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robospatial_ros.core.eval.scoring import (
+from robospatial_ros.learn.eval.scoring import (
     ItemScore,
     ScoringError,
     first_point_official,

@@ -12,11 +12,11 @@ pytest.importorskip("pybullet_data")
 
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError, UnknownObjectError
 from robospatial_ros.core.geometry import ROUND_FOOTPRINT_RATIO, matrix_from_quaternion
-from robospatial_ros.core.planning import PickPlaceConfig, plan_pick_place
+from robospatial_ros.core.planning import PickPlaceConfig, panda, plan_pick_place
 from robospatial_ros.core.planning.pick_place import scene_obstacles
-from robospatial_ros.core.sim import SimFrame, TabletopConfig, TabletopSim, panda
-from robospatial_ros.core.sim.objects import CATALOG, DEFAULT_OBJECTS, object_model
-from robospatial_ros.core.sim.tabletop import PICKABLE
+from robospatial_ros.sim import SimFrame, TabletopConfig, TabletopSim
+from robospatial_ros.sim.objects import CATALOG, DEFAULT_OBJECTS, object_model
+from robospatial_ros.sim.tabletop import PICKABLE
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,12 @@ def test_model_has_the_panda_objects_and_camera(sim):
     assert sim.names == DEFAULT_OBJECTS
     for name in sim.names:
         assert m.body(name).id > 0
-        assert all(m.geom(g).name.startswith(name + "/") for g in range(m.body_geomadr[m.body(name).id],
-                   m.body_geomadr[m.body(name).id] + m.body_geomnum[m.body(name).id]))  # fmt: skip
+        assert all(
+            m.geom(g).name.startswith(name + "/")
+            for g in range(
+                m.body_geomadr[m.body(name).id], m.body_geomadr[m.body(name).id] + m.body_geomnum[m.body(name).id]
+            )
+        )
     assert m.camera("d435").id >= 0 and m.site("tcp").id >= 0
     # At home the hand points down 0.59 m above the base, the TCP 10 cm below the hand.
     assert np.allclose(sim.arm_q(), panda.HOME_Q, atol=0.01)
@@ -82,7 +86,7 @@ def test_masks_cover_every_object_and_are_disjoint(sim, shot):
 def test_the_arm_at_home_hides_no_object(seed):
     import mujoco
 
-    from robospatial_ros.core.sim.tabletop import CAMERA_NAME, shared_renderer
+    from robospatial_ros.sim.tabletop import CAMERA_NAME, shared_renderer
 
     sim = TabletopSim(TabletopConfig(seed=seed))
     masks = sim.render().masks.masks
@@ -174,7 +178,7 @@ def test_object_subsets_and_fixed_poses():
         {"region_min_xy_m": (0.8, 0.0)},
         {"fixed_poses": (("cup", 0.5, 0.0, 0.0),)},
         {"fov_x_deg": 200.0},
-    ],  # fmt: skip
+    ],
 )
 def test_bad_configs_are_config_errors(kwargs):
     with pytest.raises(ConfigError):

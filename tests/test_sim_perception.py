@@ -9,13 +9,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np
 import pytest
 
-from robospatial_ros.cli import DEFAULT_TABLETOP_CONFIG, main
+from robospatial_ros.cli.main import main
 from robospatial_ros.core.configio import load_config
 from robospatial_ros.core.geometry import convex_polygons_overlap
+from robospatial_ros.core.language.questions import Query
 from robospatial_ros.core.perception.pipeline import Perception
-from robospatial_ros.core.questions import Query
-from robospatial_ros.core.reasoner import GeometricReasoner
-from robospatial_ros.core.sim.tabletop import TabletopConfig, TabletopSim
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
+from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import (
     COMPATIBILITY_RELATIONS,
@@ -24,7 +24,8 @@ from robospatial_ros.core.spatial.types import (
     QueryType,
 )
 from robospatial_ros.core.spatial.view import SceneView
-from robospatial_ros.sim_demo import DemoConfig, run_episode, run_sim_demo
+from robospatial_ros.sim.demo import DemoConfig, run_episode, run_sim_demo
+from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
 TABLETOP = load_config(SpatialConfig, DEFAULT_TABLETOP_CONFIG)
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 import yaml
 
+from robospatial_ros.core.reasoning.vlm.qwen import save_random_qwen_vl
 from robospatial_ros.core.scene import scene_to_dict
-from robospatial_ros.core.train.config import RESOLVED_CONFIG, load_train_config
-from robospatial_ros.core.train.curriculum import DELIVERABLE, DONE_MARKER, run_curriculum_file
-from robospatial_ros.core.train.grpo import run_grpo
-from robospatial_ros.core.train.rewards import REWARDS
-from robospatial_ros.core.train.toydata import write_blocks_dataset
-from robospatial_ros.core.vlm.qwen import save_random_qwen_vl
+from robospatial_ros.learn.train.config import RESOLVED_CONFIG, load_train_config
+from robospatial_ros.learn.train.curriculum import DELIVERABLE, DONE_MARKER, run_curriculum_file
+from robospatial_ros.learn.train.grpo import run_grpo
+from robospatial_ros.learn.train.rewards import REWARDS
+from robospatial_ros.learn.train.toydata import write_blocks_dataset
 
 import scenes
 
@@ -29,12 +29,21 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def line(image: str, question: str, answer: str, kind: str, task: str, **extra: object) -> str:
-    return json.dumps({
-        "id": task, "images": [image], "kind": kind, "task": task, "frame": "ego",
-        "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
-                     {"role": "assistant", "content": [{"type": "text", "text": answer}]}],
-        "choices": extra.get("choices", []), "metadata": extra.get("metadata", {}),
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "id": task,
+            "images": [image],
+            "kind": kind,
+            "task": task,
+            "frame": "ego",
+            "messages": [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+                {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+            ],
+            "choices": extra.get("choices", []),
+            "metadata": extra.get("metadata", {}),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,28 +53,56 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     yes_no = (out / "qwen-00000.jsonl").read_text().strip()
     s = scenes.scene(scenes.cube("mug", 0.3, 0.2), scenes.cube("bowl", 0.3, -0.1))
     query = {"type": "context", "frame": "ego", "relation": "left", "reference": "bowl", "object": None}
-    context = line("images/blocks_00000.png", "Pinpoint several points left of the bowl.", "[(0.47, 0.55)]",
-                   "robospatial", "context", metadata={"scene": scene_to_dict(s), "query": query,
-                                                       "spatial_config": {"grid_resolution_m": 0.01}})  # fmt: skip
-    choice = line("images/blocks_00000.png", 'Which way did the camera turn? Answer with one of: "left", "right".',
-                  "left", "sat", "ego_movement", choices=["left", "right"])  # fmt: skip
+    context = line(
+        "images/blocks_00000.png",
+        "Pinpoint several points left of the bowl.",
+        "[(0.47, 0.55)]",
+        "robospatial",
+        "context",
+        metadata={"scene": scene_to_dict(s), "query": query, "spatial_config": {"grid_resolution_m": 0.01}},
+    )
+    choice = line(
+        "images/blocks_00000.png",
+        'Which way did the camera turn? Answer with one of: "left", "right".',
+        "left",
+        "sat",
+        "ego_movement",
+        choices=["left", "right"],
+    )
     (out / "mixed.jsonl").write_text("\n".join([yes_no, context, choice]) + "\n")
     return out / "mixed.jsonl"
 
 
 def settings(base_dir: Path, data: Path, out: Path, **more: object) -> dict:
     return {
-        "model_path": str(base_dir), "data": [str(data)], "output_dir": str(out), "max_steps": 1, "save_steps": 0,
-        "gradient_checkpointing": False, "max_pixels": SIDE * SIDE, "min_pixels": SIDE * SIDE, "logging_steps": 1,
-        "progress": False, "grpo.max_completion_length": 4, "grpo.num_generations": 2, **more,
-    }  # fmt: skip
+        "model_path": str(base_dir),
+        "data": [str(data)],
+        "output_dir": str(out),
+        "max_steps": 1,
+        "save_steps": 0,
+        "gradient_checkpointing": False,
+        "max_pixels": SIDE * SIDE,
+        "min_pixels": SIDE * SIDE,
+        "logging_steps": 1,
+        "progress": False,
+        "grpo.max_completion_length": 4,
+        "grpo.num_generations": 2,
+        **more,
+    }
 
 
 def test_a_grpo_step_runs_with_every_reward(base_dir, mixed, tmp_path):
     names = tuple(REWARDS)  # accuracy, yes_no, point_in_region, choice, format
-    config = load_train_config(None, settings(base_dir, mixed, tmp_path / "grpo", per_device_batch_size=6,
-                                              **{"grpo.rewards": list(names), "grpo.reward_weights": [1.0] * 5,
-                                                 "grpo.beta": 0.04}))  # fmt: skip
+    config = load_train_config(
+        None,
+        settings(
+            base_dir,
+            mixed,
+            tmp_path / "grpo",
+            per_device_batch_size=6,
+            **{"grpo.rewards": list(names), "grpo.reward_weights": [1.0] * 5, "grpo.beta": 0.04},
+        ),
+    )
     result = run_grpo(config)
     assert result.global_step == 1
     logged = next(e for e in result.log_history if "reward" in e)
@@ -82,14 +119,22 @@ def test_a_curriculum_chains_merged_stages_and_delivers_the_last_adapter(base_di
     (tmp_path / "stages").mkdir()
     common = {k: v for k, v in settings(base_dir, blocks, tmp_path / "ignored").items() if "." not in k}
     stage1 = {**common, "data": [str(blocks)]}
-    stage2 = {**common, "data": [str(mixed)], "model_path": "", "per_device_batch_size": 2,
-              "grpo": {"num_generations": 2, "max_completion_length": 4, "rewards": ["accuracy"],
-                       "reward_weights": [1.0]}}  # fmt: skip
+    stage2 = {
+        **common,
+        "data": [str(mixed)],
+        "model_path": "",
+        "per_device_batch_size": 2,
+        "grpo": {"num_generations": 2, "max_completion_length": 4, "rewards": ["accuracy"], "reward_weights": [1.0]},
+    }
     (tmp_path / "stages" / "sft.yaml").write_text(yaml.safe_dump(stage1))
     (tmp_path / "stages" / "grpo.yaml").write_text(yaml.safe_dump(stage2))
-    curriculum = {"output_dir": str(tmp_path / "ladder"), "stages": [
-        {"name": "understanding", "kind": "sft", "config": "stages/sft.yaml", "overrides": {"learning_rate": 0.01}},
-        {"name": "reasoning", "kind": "grpo", "config": "stages/grpo.yaml"}]}  # fmt: skip
+    curriculum = {
+        "output_dir": str(tmp_path / "ladder"),
+        "stages": [
+            {"name": "understanding", "kind": "sft", "config": "stages/sft.yaml", "overrides": {"learning_rate": 0.01}},
+            {"name": "reasoning", "kind": "grpo", "config": "stages/grpo.yaml"},
+        ],
+    }
     (tmp_path / "curriculum.yaml").write_text(yaml.safe_dump(curriculum))
 
     outcomes = run_curriculum_file(tmp_path / "curriculum.yaml", {"per_device_batch_size": 2})
@@ -112,7 +157,7 @@ def test_a_curriculum_chains_merged_stages_and_delivers_the_last_adapter(base_di
     assert not torch.equal(before[q], after[q]) and torch.equal(before[vision], after[vision])
     assert np.isfinite(after[q].numpy()).all()
 
-    import robospatial_ros.core.train.curriculum as curriculum_module
+    import robospatial_ros.learn.train.curriculum as curriculum_module
 
     def no_training(kind, config):
         raise AssertionError(f"stage {config.output_dir} trained again on resume")

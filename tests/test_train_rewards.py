@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from robospatial_ros.core.errors import ConfigError
-from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.scene import scene_to_dict
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.train.config import GRPOSettings, TrainConfig, TrainDataError
-from robospatial_ros.core.train.grpo import grpo_arguments
-from robospatial_ros.core.train.rewards import (
+from robospatial_ros.learn.train.config import GRPOSettings, TrainConfig, TrainDataError
+from robospatial_ros.learn.train.grpo import grpo_arguments
+from robospatial_ros.learn.train.rewards import (
     accuracy_reward,
     choice_reward,
     completion_text,
@@ -89,8 +89,13 @@ def test_format_reward_needs_think_then_answer_and_nothing_else():
 
 def test_point_in_region_counts_the_share_of_points_the_core_accepts():
     four = image_points(BETWEEN, ON_MUG, RIGHT_OF_BOWL, BEHIND_GAP)  # 2 of 4 acceptable
-    completions = [four, chat(f"<think>free space</think><answer>{image_points(BETWEEN)}</answer>"),
-                   "somewhere to the left", image_points(ON_MUG, RIGHT_OF_BOWL), "[(1.5, 0.2)]"]  # fmt: skip
+    completions = [
+        four,
+        chat(f"<think>free space</think><answer>{image_points(BETWEEN)}</answer>"),
+        "somewhere to the left",
+        image_points(ON_MUG, RIGHT_OF_BOWL),
+        "[(1.5, 0.2)]",
+    ]
     metadata = [json.dumps(LEFT_OF_BOWL)] * len(completions)  # as the dataset column holds it
     assert point_in_region_reward(completions, metadata=metadata) == [0.5, 1.0, 0.0, 0.0, 0.0]
 
@@ -110,8 +115,10 @@ def test_point_in_region_uses_the_frame_and_relation_of_the_query():
 
 
 def test_the_cores_own_context_answer_earns_full_reward():
-    question = ("In the image, there is the bowl. Pinpoint several points within the vacant space situated left of "
-                "the bowl from the camera's perspective.")  # fmt: skip
+    question = (
+        "In the image, there is the bowl. Pinpoint several points within the vacant space situated left of "
+        "the bowl from the camera's perspective."
+    )
     answer = GeometricReasoner(SpatialConfig(**TABLETOP)).ask(SCENE, question)
     assert len(answer.points_2d) > 5
     assert point_in_region_reward([answer.text], metadata=[LEFT_OF_BOWL]) == [1.0]

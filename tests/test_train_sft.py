@@ -11,15 +11,15 @@ import pytest
 import torch
 import yaml
 
+from robospatial_ros.cli.train import add_train_parser
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
-from robospatial_ros.core.train.config import RESOLVED_CONFIG, TrainDataError, TrainError, load_train_config
-from robospatial_ros.core.train.data import Record, mix_sources, read_manifest
-from robospatial_ros.core.train.sft import build_sft_trainer, run_sft
-from robospatial_ros.core.train.toydata import write_blocks_dataset
-from robospatial_ros.core.vlm.base import VisualQuestion
-from robospatial_ros.core.vlm.hf import HFConfig, HFVLMClient
-from robospatial_ros.core.vlm.qwen import save_random_qwen_vl
-from robospatial_ros.train_cli import add_train_parser
+from robospatial_ros.core.reasoning.vlm.base import VisualQuestion
+from robospatial_ros.core.reasoning.vlm.hf import HFConfig, HFVLMClient
+from robospatial_ros.core.reasoning.vlm.qwen import save_random_qwen_vl
+from robospatial_ros.learn.train.config import RESOLVED_CONFIG, TrainDataError, TrainError, load_train_config
+from robospatial_ros.learn.train.data import Record, mix_sources, read_manifest
+from robospatial_ros.learn.train.sft import build_sft_trainer, run_sft
+from robospatial_ros.learn.train.toydata import write_blocks_dataset
 
 SIDE = 56  # px: 4 x 4 patches -> 4 image tokens after the 2 x 2 merge
 
@@ -36,17 +36,38 @@ def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def settings(base_dir: Path, data: Path, out: Path, **more: object) -> dict:
     return {
-        "model_path": str(base_dir), "data": [str(data)], "output_dir": str(out), "max_steps": 2, "save_steps": 2,
-        "per_device_batch_size": 2, "gradient_checkpointing": False, "max_pixels": SIDE * SIDE,
-        "min_pixels": SIDE * SIDE, "logging_steps": 1, "learning_rate": "5e-3", "progress": False, **more,
-    }  # fmt: skip
+        "model_path": str(base_dir),
+        "data": [str(data)],
+        "output_dir": str(out),
+        "max_steps": 2,
+        "save_steps": 2,
+        "per_device_batch_size": 2,
+        "gradient_checkpointing": False,
+        "max_pixels": SIDE * SIDE,
+        "min_pixels": SIDE * SIDE,
+        "logging_steps": 1,
+        "learning_rate": "5e-3",
+        "progress": False,
+        **more,
+    }
 
 
 @pytest.fixture(scope="module")
 def first_run(base_dir, blocks, tmp_path_factory):
     out = tmp_path_factory.mktemp("sft") / "run"
-    config = load_train_config(None, settings(base_dir, blocks, out, eval_data=str(blocks), eval_every_steps=2,
-                                              eval_limit=2, eval_batch_size=2, eval_max_new_tokens=3))  # fmt: skip
+    config = load_train_config(
+        None,
+        settings(
+            base_dir,
+            blocks,
+            out,
+            eval_data=str(blocks),
+            eval_every_steps=2,
+            eval_limit=2,
+            eval_batch_size=2,
+            eval_max_new_tokens=3,
+        ),
+    )
     return config, run_sft(config)
 
 
@@ -77,8 +98,14 @@ def test_sft_changes_only_the_adapter_weights(first_run, base_dir):
 def test_output_holds_the_adapter_and_no_full_weights(first_run):
     config, result = first_run
     out = result.output_dir
-    for name in ("adapter_model.safetensors", "adapter_config.json", RESOLVED_CONFIG, "tokenizer.json",
-                 "preprocessor_config.json", "chat_template.jinja"):  # fmt: skip
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        RESOLVED_CONFIG,
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "chat_template.jinja",
+    ):
         assert (out / name).is_file(), name
     assert not list(out.rglob("model.safetensors")) and not list(out.rglob("pytorch_model*.bin"))
     assert (out / "checkpoint-2" / RESOLVED_CONFIG).is_file()  # beside every checkpoint
@@ -121,8 +148,9 @@ def test_resume_continues_the_step_count(first_run, tmp_path):
         def on_step_end(self, args, state, control, **kwargs):
             self.steps.append(state.global_step)
 
-    resumed = load_train_config(None, {**settings(Path(config.model_path), Path(config.data[0]), out),
-                                       "max_steps": 3, "resume": True})  # fmt: skip
+    resumed = load_train_config(
+        None, {**settings(Path(config.model_path), Path(config.data[0]), out), "max_steps": 3, "resume": True}
+    )
     result = run_sft(resumed, extra_callbacks=[CountSteps()])
     assert CountSteps.steps == [3]  # one new step, numbered after the checkpoint's two
     assert result.global_step == 3
@@ -187,8 +215,18 @@ def test_yaml_and_dotted_overrides_reach_nested_settings(tmp_path):
 def test_the_cli_reports_bad_input_as_a_robospatial_error(tmp_path):
     parser = argparse.ArgumentParser(prog="robospatial")
     add_train_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["train", "sft", "--set", f"model_path={tmp_path / 'missing'}", "--set",
-                              f"data=[{tmp_path / 'd.jsonl'}]", "--output-dir", str(tmp_path / "o")])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "train",
+            "sft",
+            "--set",
+            f"model_path={tmp_path / 'missing'}",
+            "--set",
+            f"data=[{tmp_path / 'd.jsonl'}]",
+            "--output-dir",
+            str(tmp_path / "o"),
+        ]
+    )
     with pytest.raises(RoboSpatialError, match="not found|not a directory"):
         args.func(args)
     with pytest.raises(SystemExit):  # curriculum needs its file
@@ -199,7 +237,7 @@ def save_tiny_llava(out: Path) -> Path:
     """A random-init LLaVA (CLIP tower + Llama LM) with the Qwen vocabulary plus <image>, saved with its processor."""
     import transformers
 
-    from robospatial_ros.core.vlm.qwen import qwen_tokenizer
+    from robospatial_ros.core.reasoning.vlm.qwen import qwen_tokenizer
 
     tok = qwen_tokenizer()
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
@@ -209,19 +247,33 @@ def save_tiny_llava(out: Path) -> Path:
         "{% elif m['role'] == 'assistant' %}ASSISTANT: {{ m['content'][0]['text'] }}<|im_end|>{% endif %}{% endfor %}"
         "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
     )
-    vision = transformers.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                           num_attention_heads=2, image_size=SIDE, patch_size=14)  # fmt: skip
-    text = transformers.LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                    num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id,
-                                    eos_token_id=tok.eos_token_id)  # fmt: skip
-    config = transformers.LlavaConfig(vision_config=vision, text_config=text,
-                                      image_token_id=tok.convert_tokens_to_ids("<image>"))  # fmt: skip
+    vision = transformers.CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=SIDE, patch_size=14
+    )
+    text = transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    config = transformers.LlavaConfig(
+        vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>")
+    )
     torch.manual_seed(0)
     transformers.LlavaForConditionalGeneration(config).save_pretrained(out)
     images = transformers.CLIPImageProcessorPil(size={"shortest_edge": SIDE}, crop_size={"height": SIDE, "width": SIDE})
-    transformers.LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=14, num_additional_image_tokens=1,
-                                vision_feature_select_strategy="default",  # drop CLS, as the model config does
-                                chat_template=tok.chat_template).save_pretrained(out)  # fmt: skip
+    transformers.LlavaProcessor(
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=14,
+        num_additional_image_tokens=1,
+        vision_feature_select_strategy="default",  # drop CLS, as the model config does
+        chat_template=tok.chat_template,
+    ).save_pretrained(out)
     return out
 
 

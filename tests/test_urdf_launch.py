@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robospatial_ros.core.sim.tabletop import TabletopConfig
 from robospatial_ros.core.urdf import UrdfError, frame_transform
 from robospatial_ros.ros.graph import SIM_GRAPH, LaunchArgs, graph_for
+from robospatial_ros.sim.tabletop import TabletopConfig
 
 URDF = "urdf/workcell.urdf"
 
@@ -65,9 +65,18 @@ def _stand_in_launch_modules(share: Path) -> dict[str, types.ModuleType]:
         def perform(self, context):
             return context[self.name]
 
-    mods = {name: types.ModuleType(name) for name in ("launch", "launch.actions", "launch.substitutions",
-                                                       "launch_ros", "launch_ros.actions", "ament_index_python",
-                                                       "ament_index_python.packages")}  # fmt: skip
+    mods = {
+        name: types.ModuleType(name)
+        for name in (
+            "launch",
+            "launch.actions",
+            "launch.substitutions",
+            "launch_ros",
+            "launch_ros.actions",
+            "ament_index_python",
+            "ament_index_python.packages",
+        )
+    }
     mods["launch"].LaunchDescription = lambda entities: list(entities)
     mods["launch.actions"].DeclareLaunchArgument = Record
     mods["launch.actions"].OpaqueFunction = Record

@@ -15,17 +15,14 @@ import pytest
 import synthetic
 
 from robospatial_ros.core.camera import CameraModel
-from robospatial_ros.core.commands import parse_command
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import OrientedBox
+from robospatial_ros.core.language.commands import parse_command
+from robospatial_ros.core.language.parsing import PointConvention, parse_points
+from robospatial_ros.core.language.prompts import grounding_prompt
+from robospatial_ros.core.language.questions import parse_question
 from robospatial_ros.core.perception.frame import RGBDFrame
-from robospatial_ros.core.placement import PlacementError
-from robospatial_ros.core.questions import parse_question
-from robospatial_ros.core.reasoner import GeometricReasoner
-from robospatial_ros.core.scene import SceneObject
-from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.spatial.view import SceneView
-from robospatial_ros.core.vlm.backends import (
+from robospatial_ros.core.reasoning.backends import (
     HybridBackend,
     SceneTextAnswerer,
     VerifyBackend,
@@ -33,10 +30,13 @@ from robospatial_ros.core.vlm.backends import (
     check_points,
     make_backend,
 )
-from robospatial_ros.core.vlm.base import VisualQuestion
-from robospatial_ros.core.vlm.lifting import LiftError, Plane, lift_for_reference, lift_to_plane
-from robospatial_ros.core.vlm.parsing import PointConvention, parse_points
-from robospatial_ros.core.vlm.prompts import grounding_prompt
+from robospatial_ros.core.reasoning.placement import PlacementError
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
+from robospatial_ros.core.reasoning.vlm.base import VisualQuestion
+from robospatial_ros.core.reasoning.vlm.lifting import LiftError, Plane, lift_for_reference, lift_to_plane
+from robospatial_ros.core.scene import SceneObject
+from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.view import SceneView
 
 import scenes
 
@@ -188,8 +188,12 @@ def test_placement_turns_the_object_when_only_a_turn_fits():
     no_quarter_turn = SpatialConfig(grid_resolution_m=0.01, context_threshold_m=0.3, compatibility_angles_deg=(0, 45))
     backend = VerifyBackend(ScriptedModel(as_text(view, gap)), VLMBackendConfig(), no_quarter_turn)
     with pytest.raises(PlacementError, match="1 where the object would not fit"):
-        backend.place(SceneView(s, no_quarter_turn), parse_command("put the ruler left of the bowl", s.names), None,
-                      blank_frame(s.camera))  # fmt: skip
+        backend.place(
+            SceneView(s, no_quarter_turn),
+            parse_command("put the ruler left of the bowl", s.names),
+            None,
+            blank_frame(s.camera),
+        )
 
 
 # --- hybrid -------------------------------------------------------------------------------------------
@@ -197,8 +201,10 @@ def test_placement_turns_the_object_when_only_a_turn_fits():
 
 @pytest.fixture(scope="module")
 def rendering() -> synthetic.Rendering:
-    blocks = (synthetic.Block("red block", 0.35, 0.15, (0.08, 0.08, 0.1)),
-              synthetic.Block("blue block", 0.40, -0.15, (0.1, 0.06, 0.06)))  # fmt: skip
+    blocks = (
+        synthetic.Block("red block", 0.35, 0.15, (0.08, 0.08, 0.1)),
+        synthetic.Block("blue block", 0.40, -0.15, (0.1, 0.06, 0.06)),
+    )
     return synthetic.render(synthetic.Tabletop(blocks, synthetic.default_camera()))
 
 
@@ -220,7 +226,7 @@ def test_hybrid_grounds_names_then_answers_geometrically(rendering):
 
 
 def test_hybrid_with_an_unparseable_grounding_reply_is_a_typed_error(rendering):
-    from robospatial_ros.core.vlm.parsing import ParseError
+    from robospatial_ros.core.language.parsing import ParseError
 
     backend = HybridBackend(ScriptedModel("I see a red block."), VLMBackendConfig(), SPATIAL)
     query = parse_question("Is the red block to the left of the blue block?", ["red block", "blue block"])

@@ -10,15 +10,15 @@ import pytest
 from vlm_helpers import random_image, save_scripted_qwen
 
 from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.language.questions import parse_question
 from robospatial_ros.core.perception.frame import RGBDFrame
-from robospatial_ros.core.placement import PlacementError
-from robospatial_ros.core.questions import parse_question
+from robospatial_ros.core.reasoning.backends import VLMBackendConfig, VLMParseFailure, make_backend
+from robospatial_ros.core.reasoning.placement import PlacementError
+from robospatial_ros.core.reasoning.vlm.base import VisualQuestion, VLMError
+from robospatial_ros.core.reasoning.vlm.hf import HFConfig, HFVLMClient
+from robospatial_ros.core.reasoning.vlm.qwen import IMAGE_PAD_ID, SIZES, qwen_tokenizer, save_random_qwen_vl
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
-from robospatial_ros.core.vlm.backends import VLMBackendConfig, VLMParseFailure, make_backend
-from robospatial_ros.core.vlm.base import VisualQuestion, VLMError
-from robospatial_ros.core.vlm.hf import HFConfig, HFVLMClient
-from robospatial_ros.core.vlm.qwen import IMAGE_PAD_ID, SIZES, qwen_tokenizer, save_random_qwen_vl
 
 import scenes
 
@@ -124,8 +124,11 @@ def test_lora_adapter_saved_then_loaded_changes_the_model(tiny_dir, tmp_path):
 def test_scripted_model_points_are_read_and_lifted_to_the_support_plane(points_dir):
     view = tabletop()
     frame = frame_for(view)
-    backend = make_backend("hf", view.config, VLMBackendConfig(point_convention="qwen1000",
-                           hf=HFConfig(model_path=str(points_dir), max_new_tokens=16)))  # fmt: skip
+    backend = make_backend(
+        "hf",
+        view.config,
+        VLMBackendConfig(point_convention="qwen1000", hf=HFConfig(model_path=str(points_dir), max_new_tokens=16)),
+    )
     query = parse_question("point to free space left of the bowl", view.scene.names)
     answer = backend.answer(view, query, frame)
     np.testing.assert_allclose(answer.points_2d, [[0.538, 0.702]])
@@ -135,7 +138,7 @@ def test_scripted_model_points_are_read_and_lifted_to_the_support_plane(points_d
     uv, _ = view.scene.camera.project(answer.points_3d)
     np.testing.assert_allclose(uv[0], [0.538 * frame.width, 0.702 * frame.height], atol=1e-6)
 
-    from robospatial_ros.core.commands import parse_command
+    from robospatial_ros.core.language.commands import parse_command
 
     cmd = parse_command("put the mug to the left of the bowl", view.scene.names)
     spot = backend.place(view, cmd, None, frame)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robospatial_ros.core.vlm.qwen import SIZES, qwen_config, qwen_image_processor, qwen_tokenizer
+from robospatial_ros.core.reasoning.vlm.qwen import SIZES, qwen_config, qwen_image_processor, qwen_tokenizer
 
 LOGIT_SCALE = 10.0
 
@@ -67,17 +67,36 @@ def save_tiny_llava(out_dir: Path) -> Path:
     tok = qwen_tokenizer()
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     tok.chat_template = None  # RoboPoint-style checkpoints ship none: the client's USER/ASSISTANT format applies
-    vision = {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-              "num_attention_heads": 2, "image_size": 56, "patch_size": 14}  # fmt: skip
-    text = {"model_type": "qwen2", "vocab_size": len(tok), "hidden_size": 64, "intermediate_size": 128,
-            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}  # fmt: skip
+    vision = {
+        "model_type": "clip_vision_model",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": 56,
+        "patch_size": 14,
+    }
+    text = {
+        "model_type": "qwen2",
+        "vocab_size": len(tok),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    }
     config = tf.LlavaConfig(
         vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>")
     )
     torch.manual_seed(0)
     images = tf.CLIPImageProcessorPil(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56})
-    processor = tf.LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=14,
-                                  vision_feature_select_strategy="default", num_additional_image_tokens=1)  # fmt: skip
+    processor = tf.LlavaProcessor(
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
     out = Path(out_dir)
     tf.LlavaForConditionalGeneration(config).save_pretrained(out)
     processor.save_pretrained(out)

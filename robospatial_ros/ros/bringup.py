@@ -33,8 +33,9 @@ def start_graph(
         remaps.update({f"{spec.name}:{src}": dst for src, dst in node_remaps.items()})
     context = Context()
     extra = [Path(args.params_file)] if args.params_file else []
-    rclpy.init(args=ros_args([s for s, _, _ in plan], [*extra, *params_files], remaps), context=context,
-               domain_id=domain_id)  # fmt: skip
+    rclpy.init(
+        args=ros_args([s for s, _, _ in plan], [*extra, *params_files], remaps), context=context, domain_id=domain_id
+    )
     try:
         runner = GraphRunner([s for s, _, _ in plan], overrides, context=context).start()
     except Exception:

@@ -23,7 +23,7 @@ from robospatial_ros.core.geometry import (
 )
 from robospatial_ros.core.perception.frame import BoxDetections, MaskDetections
 from robospatial_ros.core.planning.pick_place import PickPlacePlan as CorePlan
-from robospatial_ros.core.reasoner import Answer
+from robospatial_ros.core.reasoning.reasoner import Answer
 from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.msg import (
     Box3D,
@@ -67,8 +67,10 @@ def pose_to_matrix(pose: Pose) -> np.ndarray:
 
 def point_to_pose_stamped(xyz: np.ndarray, frame_id: str, stamp: Time | None = None, yaw: float = 0.0) -> PoseStamped:
     """A placement point (3,) (and a yaw about z) as a PoseStamped in `frame_id`."""
-    T = make_transform(np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1.0]]),
-                       np.asarray(xyz, dtype=float))  # fmt: skip
+    T = make_transform(
+        np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1.0]]),
+        np.asarray(xyz, dtype=float),
+    )
     header = Header(frame_id=frame_id)
     if stamp is not None:
         header.stamp = stamp
@@ -87,8 +89,9 @@ def _pixels(msg: Image, dtype: np.dtype, channels: int) -> np.ndarray:
     if msg.width == 0 or msg.height == 0:
         raise MessageError("image is empty")
     if msg.step < row or len(msg.data) < msg.step * msg.height:
-        raise MessageError(f"image data ({len(msg.data)} bytes, step {msg.step}) does not fit "
-                           f"{msg.width}x{msg.height} {msg.encoding}")  # fmt: skip
+        raise MessageError(
+            f"image data ({len(msg.data)} bytes, step {msg.step}) does not fit {msg.width}x{msg.height} {msg.encoding}"
+        )
     buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)[: msg.step * msg.height].reshape(msg.height, msg.step)
     arr = buf[:, :row].copy().view(np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<"))
     return arr.reshape(msg.height, msg.width, channels).astype(dtype, copy=False)
@@ -317,10 +320,15 @@ def plan_from_msg(msg: PickPlacePlan) -> CorePlan:
     poses = {name: pose_to_matrix(getattr(msg, name)) for name in _WAYPOINTS}
     p = msg.place_xyz
     return CorePlan(
-        object_id=msg.object_id, pick_box=box_from_msg(msg.pick_box), place_xyz=np.array([p.x, p.y, p.z]),
-        place_yaw_offset_rad=float(msg.place_yaw_offset_rad), object_width_m=float(msg.object_width_m),
-        gripper_open_m=float(msg.gripper_open_m), gripper_grasp_m=float(msg.gripper_grasp_m), **poses,
-    )  # fmt: skip
+        object_id=msg.object_id,
+        pick_box=box_from_msg(msg.pick_box),
+        place_xyz=np.array([p.x, p.y, p.z]),
+        place_yaw_offset_rad=float(msg.place_yaw_offset_rad),
+        object_width_m=float(msg.object_width_m),
+        gripper_open_m=float(msg.gripper_open_m),
+        gripper_grasp_m=float(msg.gripper_grasp_m),
+        **poses,
+    )
 
 
 # --- RViz markers -------------------------------------------------------------------------------
@@ -332,8 +340,14 @@ _GREEN, _RED, _WHITE = (
 )
 
 
-def answer_markers(points_xyz: np.ndarray, chosen_xyz: np.ndarray | None, text: str, frame_id: str,
-                   stamp: Time | None = None, namespace: str = "robospatial") -> MarkerArray:  # fmt: skip
+def answer_markers(
+    points_xyz: np.ndarray,
+    chosen_xyz: np.ndarray | None,
+    text: str,
+    frame_id: str,
+    stamp: Time | None = None,
+    namespace: str = "robospatial",
+) -> MarkerArray:
     """Delete-all, candidate points (sphere list), the chosen point (sphere) and the query text."""
     header = Header(frame_id=frame_id)
     if stamp is not None:

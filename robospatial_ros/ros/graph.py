@@ -1,6 +1,6 @@
 """The node graph, declared once: used by launch/robospatial.launch.py and by the in-process runner.
 
-Each node is a class in `robospatial_ros.ros.<module>` (an rclpy Node whose constructor takes
+Each node is a class in `robospatial_ros.ros.nodes.<module>` (an rclpy Node whose constructor takes
 Node's keyword arguments) with a `main()` console entry point, and an executable of the same name
 installed by CMake (`lib/robospatial_ros/<executable>`) and by pip (`robospatial-<executable>`).
 """
@@ -24,14 +24,14 @@ OPTICAL_FRAME = "camera_color_optical_frame"
 @dataclass(frozen=True)
 class NodeSpec:
     name: str  # ROS node name
-    executable: str  # installed executable, and the module robospatial_ros.ros.<executable>
+    executable: str  # installed executable, and the module robospatial_ros.ros.nodes.<executable>
     cls: str  # the Node subclass in that module
     params_file: str  # config/<params_file>: its parameters, ROS params-file format
     remaps: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def module(self) -> str:
-        return f"{PACKAGE}.ros.{self.executable}"
+        return f"{PACKAGE}.ros.nodes.{self.executable}"
 
 
 PERCEPTION = NodeSpec("perception", "perception_node", "PerceptionNode", "perception.yaml")
@@ -161,8 +161,9 @@ class GraphRunner:
     in its own thread, as separate processes would run them. One shared multi-threaded executor
     cost the perception node two thirds of its rate (10 Hz instead of 30 Hz at 640x480)."""
 
-    def __init__(self, specs: Sequence[NodeSpec], overrides: dict[str, dict[str, Any]] | None = None,
-                 context: Any = None):  # fmt: skip
+    def __init__(
+        self, specs: Sequence[NodeSpec], overrides: dict[str, dict[str, Any]] | None = None, context: Any = None
+    ):
         self._context = context
         self.nodes = {s.name: make_node(s, (overrides or {}).get(s.name), context=context) for s in specs}
         self._spinning: dict[Any, tuple[Any, threading.Thread | None]] = {}

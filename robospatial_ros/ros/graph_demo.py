@@ -18,13 +18,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from robospatial_ros.core.commands import PlacementCommand
 from robospatial_ros.core.configio import to_mapping
-from robospatial_ros.core.reasoner import GeometricReasoner
+from robospatial_ros.core.language.commands import PlacementCommand
+from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
+from robospatial_ros.core.reasoning.viz import annotate, save_png, side_by_side
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
-from robospatial_ros.core.viz import annotate, save_png, side_by_side
 from robospatial_ros.msg import DetectedObjectArray, NodeStatus, PickPlacePlan, SpatialAnswer, SpatialQuery
 from robospatial_ros.ros import common
 from robospatial_ros.ros import conversions as conv
@@ -82,14 +82,23 @@ def _stamp_s(msg: Any) -> float:
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
-def run_graph_demo(command: str, seed: int, spatial: SpatialConfig, out_dir: Path, frame: Frame | None = None,
-                   timeout_s: float = 30.0, domain_id: int | None = None) -> dict:  # fmt: skip
+def run_graph_demo(
+    command: str,
+    seed: int,
+    spatial: SpatialConfig,
+    out_dir: Path,
+    frame: Frame | None = None,
+    timeout_s: float = 30.0,
+    domain_id: int | None = None,
+) -> dict:
     """One command through the graph; prints a summary, writes demo.png and report.json, returns the report."""
     text = command + (FRAME_PHRASES.get(frame.value, "") if frame is not None else "")
-    overrides = {"sim_bridge": {"sim.seed": seed}, "planner": {"plan_only": False},
-                 "reasoner": {f"spatial.{k}": v for k, v in to_mapping(spatial).items()}}  # fmt: skip
-    context, runner = start_graph(LaunchArgs(sim=True, plan_only=False), extra_overrides=overrides,
-                                  domain_id=domain_id)  # fmt: skip
+    overrides = {
+        "sim_bridge": {"sim.seed": seed},
+        "planner": {"plan_only": False},
+        "reasoner": {f"spatial.{k}": v for k, v in to_mapping(spatial).items()},
+    }
+    context, runner = start_graph(LaunchArgs(sim=True, plan_only=False), extra_overrides=overrides, domain_id=domain_id)
     client = DemoClient(context=context)
     runner.add(client)
     report: dict[str, Any] = {"success": False, "failure": "", "command": text, "seed": seed, "via": "ros2 graph"}
@@ -130,8 +139,12 @@ def _steps(client: DemoClient, text: str, spatial: SpatialConfig, report: dict, 
     record["placement"] = place
     record["candidates"] = conv.points_3d_from_msg(answer)  # (N, 3) base frame
     record["roles"] = {answer.target: (200, 110, 20), answer.reference: (40, 120, 220)}
-    report["parsed"] = {"object": answer.target, "reference": answer.reference, "relation": answer.relation,
-                        "frame": answer.frame}  # fmt: skip
+    report["parsed"] = {
+        "object": answer.target,
+        "reference": answer.reference,
+        "relation": answer.relation,
+        "frame": answer.frame,
+    }
     report["placement"] = {"xyz_m": np.round(place, 4).tolist()}
     _wait_plan(client, timeout_s)
     lap("plan")
@@ -139,8 +152,9 @@ def _steps(client: DemoClient, text: str, spatial: SpatialConfig, report: dict, 
     lap("execute")
     if done.level != NodeStatus.OK:
         raise DemoFailed(f"execute: {done.message}")
-    after = _wait("perception after", lambda: next((o for o in client.objects if _stamp_s(o) > _stamp_s(done)), None),
-                  timeout_s)  # fmt: skip
+    after = _wait(
+        "perception after", lambda: next((o for o in client.objects if _stamp_s(o) > _stamp_s(done)), None), timeout_s
+    )
     record["after"] = (client.image_at(after), conv.scene_from_msg(after))
     lap("objects_after")
     _check(client, answer, spatial, report, timeout_s)
@@ -172,12 +186,18 @@ def _check(client: DemoClient, answer: SpatialAnswer, spatial: SpatialConfig, re
     except ValueError as exc:
         raise DemoFailed(f"check: the answer does not describe a placement ({exc})") from None
     question = cmd.check_query()
-    client.query_pub.publish(SpatialQuery(query_id="check", question=question.text, type=QueryType.CONFIGURATION.value,
-                                          frame=question.frame.value))  # fmt: skip
+    client.query_pub.publish(
+        SpatialQuery(
+            query_id="check", question=question.text, type=QueryType.CONFIGURATION.value, frame=question.frame.value
+        )
+    )
     reply = _wait("check", lambda: next((a for a in client.answers if a.query_id == "check"), None), timeout_s)
     truth = _ground_truth_answer(client, question, spatial)
-    report["check"] = {"question": question.text, "answer": reply.answer if reply.success else reply.error,
-                       "ground_truth_answer": truth}  # fmt: skip
+    report["check"] = {
+        "question": question.text,
+        "answer": reply.answer if reply.success else reply.error,
+        "ground_truth_answer": truth,
+    }
     if not (reply.success and reply.yes):
         raise DemoFailed(f"check: after execution the answer to {question.text!r} is {reply.answer or reply.error}")
 

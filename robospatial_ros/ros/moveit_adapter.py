@@ -49,8 +49,15 @@ class MoveItConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        for name in ("planning_group", "hand_group", "end_effector_link", "home_state", "open_state",
-                     "closed_state", "node_name"):  # fmt: skip
+        for name in (
+            "planning_group",
+            "hand_group",
+            "end_effector_link",
+            "home_state",
+            "open_state",
+            "closed_state",
+            "node_name",
+        ):
             if not getattr(self, name).strip():
                 raise ValueError(f"{name} must not be empty")
 
@@ -79,9 +86,17 @@ def plan_steps(plan: PickPlacePlan, frame_id: str, config: MoveItConfig) -> list
 
     hand, c = config.hand_group, config
     return [
-        Step(c.open_state, hand), arm("pre_grasp"), arm("grasp"), Step(c.closed_state, hand), arm("lift"),
-        arm("pre_place"), arm("place"), Step(c.open_state, hand), arm("retreat"), Step(c.home_state, c.planning_group),
-    ]  # fmt: skip
+        Step(c.open_state, hand),
+        arm("pre_grasp"),
+        arm("grasp"),
+        Step(c.closed_state, hand),
+        arm("lift"),
+        arm("pre_place"),
+        arm("place"),
+        Step(c.open_state, hand),
+        arm("retreat"),
+        Step(c.home_state, c.planning_group),
+    ]
 
 
 def import_moveit_py() -> Any:

@@ -52,8 +52,9 @@ def check_intrinsics(frame: RGBDFrame) -> None:
     if not np.allclose(K[2], [0.0, 0.0, 1.0]) or abs(K[1, 0]) > 1e-9 or abs(K[0, 1]) > 1e-6 * K[0, 0]:
         raise FrameError(f"intrinsics K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], got {np.round(K, 3).tolist()}")
     if not (-frame.width <= K[0, 2] <= 2 * frame.width and -frame.height <= K[1, 2] <= 2 * frame.height):
-        raise FrameError(f"principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) is far outside the "
-                         f"{frame.width}x{frame.height} image")  # fmt: skip
+        raise FrameError(
+            f"principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) is far outside the {frame.width}x{frame.height} image"
+        )
     R = T[:3, :3]
     if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0 or not np.allclose(T[3], [0, 0, 0, 1]):
         raise FrameError("camera_to_world must be a rigid transform (orthonormal rotation, last row [0, 0, 0, 1])")
@@ -81,8 +82,10 @@ def check_depth(frame: RGBDFrame, min_depth_m: float, max_depth_m: float) -> Non
 def _range_message(frame: RGBDFrame, min_depth_m: float, max_depth_m: float) -> str:
     d = frame.depth_m()
     lo, hi = float(np.nanmin(d)), float(np.nanmax(d))
-    return (f"no depth inside [{min_depth_m:g}, {max_depth_m:g}] m (measured {lo:.3f}..{hi:.3f} m; "
-            f"is depth_scale_m={frame.depth_scale_m:g} right?)")  # fmt: skip
+    return (
+        f"no depth inside [{min_depth_m:g}, {max_depth_m:g}] m (measured {lo:.3f}..{hi:.3f} m; "
+        f"is depth_scale_m={frame.depth_scale_m:g} right?)"
+    )
 
 
 def depth_at(frame: RGBDFrame, flat_index: np.ndarray | slice, min_depth_m: float, max_depth_m: float) -> np.ndarray:
@@ -115,9 +118,13 @@ def to_world(frame: RGBDFrame, rays: np.ndarray, flat_index: np.ndarray, depth_m
 
 
 def usable_depth(
-    frame: RGBDFrame, rows: tuple[int, int], cols: tuple[int, int], min_depth_m: float, max_depth_m: float,
+    frame: RGBDFrame,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    min_depth_m: float,
+    max_depth_m: float,
     flying_jump_m: float,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(h, w) float32 metres of the pixel block rows x cols; NaN where missing, out of range or flying.
 
     A flying (mixed) pixel sits between a foreground and a background surface: it differs from
@@ -142,9 +149,13 @@ def usable_depth(
 
 
 def flying_at(
-    frame: RGBDFrame, flat_index: np.ndarray, depth_m: np.ndarray, min_depth_m: float, max_depth_m: float,
+    frame: RGBDFrame,
+    flat_index: np.ndarray,
+    depth_m: np.ndarray,
+    min_depth_m: float,
+    max_depth_m: float,
     flying_jump_m: float,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(N,) bool: which of the pixels `flat_index` (valid depths `depth_m`, metres) are flying.
 
     The test of `usable_depth`, on scattered pixels: the 4 neighbours are gathered, so a sparse

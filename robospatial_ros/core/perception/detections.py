@@ -73,8 +73,9 @@ def checked_boxes(det: BoxDetections) -> tuple[np.ndarray, np.ndarray]:
     if len(det.labels) == 0 and boxes.size == 0:
         boxes = np.zeros((0, 4))
     if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(det.labels):
-        raise DetectionError(f"box detections: {len(det.labels)} labels need boxes of shape "
-                             f"({len(det.labels)}, 4), got {boxes.shape}")  # fmt: skip
+        raise DetectionError(
+            f"box detections: {len(det.labels)} labels need boxes of shape ({len(det.labels)}, 4), got {boxes.shape}"
+        )
     scores = np.ones(len(boxes)) if det.scores is None else np.asarray(det.scores, dtype=float).reshape(-1)
     if len(scores) != len(boxes):
         raise DetectionError(f"box detections: {len(boxes)} boxes but {len(scores)} scores")

@@ -34,8 +34,9 @@ class RGBDFrame:
         if depth.ndim != 2:
             raise FrameError(f"depth must be (H, W), got shape {depth.shape}")
         if depth.shape != color.shape[:2]:
-            raise FrameError(f"depth {depth.shape[1]}x{depth.shape[0]} is not aligned to colour "
-                             f"{color.shape[1]}x{color.shape[0]}")  # fmt: skip
+            raise FrameError(
+                f"depth {depth.shape[1]}x{depth.shape[0]} is not aligned to colour {color.shape[1]}x{color.shape[0]}"
+            )
         if depth.dtype not in (np.uint16, np.float32, np.float64):
             raise FrameError(f"depth must be uint16 (16UC1) or float32 (32FC1), got {depth.dtype}")
         if not (np.isfinite(self.depth_scale_m) and self.depth_scale_m > 0):

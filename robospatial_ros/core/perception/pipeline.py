@@ -90,10 +90,23 @@ class PerceptionConfig:
             check_field_types(self)
         except ValueError as exc:
             raise ConfigError(f"perception config: {exc}") from None
-        positive = ("min_depth_m", "max_depth_m", "cloud_stride_px", "plane_distance_threshold_m",
-                    "plane_ransac_iterations", "plane_sample_points", "min_plane_points", "min_support_extent_m",
-                    "support_thickness_m", "max_object_height_m", "min_object_points", "min_object_size_m",
-                    "voxel_size_m", "cluster_eps_m", "cluster_min_voxels")  # fmt: skip
+        positive = (
+            "min_depth_m",
+            "max_depth_m",
+            "cloud_stride_px",
+            "plane_distance_threshold_m",
+            "plane_ransac_iterations",
+            "plane_sample_points",
+            "min_plane_points",
+            "min_support_extent_m",
+            "support_thickness_m",
+            "max_object_height_m",
+            "min_object_points",
+            "min_object_size_m",
+            "voxel_size_m",
+            "cluster_eps_m",
+            "cluster_min_voxels",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"perception config: {name} must be > 0, got {getattr(self, name)!r}")
@@ -104,8 +117,9 @@ class PerceptionConfig:
 
     def _check_ranges(self) -> None:
         if self.min_depth_m >= self.max_depth_m:
-            raise ConfigError(f"perception config: min_depth_m ({self.min_depth_m}) must be < max_depth_m "
-                              f"({self.max_depth_m})")  # fmt: skip
+            raise ConfigError(
+                f"perception config: min_depth_m ({self.min_depth_m}) must be < max_depth_m ({self.max_depth_m})"
+            )
         if self.min_object_height_m >= self.max_object_height_m:
             raise ConfigError("perception config: min_object_height_m must be < max_object_height_m")
         if not 0 < self.max_plane_tilt_deg < 90:
@@ -117,8 +131,9 @@ class PerceptionConfig:
         if not 0 < self.support_min_share <= 1:
             raise ConfigError(f"perception config: support_min_share must be in (0, 1], got {self.support_min_share}")
         if not 0 <= self.outlier_trim_percent < 25:
-            raise ConfigError(f"perception config: outlier_trim_percent must be in [0, 25), got "
-                              f"{self.outlier_trim_percent}")  # fmt: skip
+            raise ConfigError(
+                f"perception config: outlier_trim_percent must be in [0, 25), got {self.outlier_trim_percent}"
+            )
         if not self.support_name.strip():
             raise ConfigError("perception config: support_name must be a non-empty name")
 
@@ -171,9 +186,14 @@ class Perception:
         self._rays = PixelRays()
         self._checked: tuple | None = None
         cfg = self.config
-        self._plane_search = PlaneSearch(cfg.plane_distance_threshold_m, cfg.plane_ransac_iterations,
-                                         cfg.plane_sample_points, cfg.max_plane_tilt_deg, cfg.min_plane_points,
-                                         cfg.support_min_share)  # fmt: skip
+        self._plane_search = PlaneSearch(
+            cfg.plane_distance_threshold_m,
+            cfg.plane_ransac_iterations,
+            cfg.plane_sample_points,
+            cfg.max_plane_tilt_deg,
+            cfg.min_plane_points,
+            cfg.support_min_share,
+        )
 
     def perceive(self, frame: RGBDFrame, detections: MaskDetections | BoxDetections | None = None) -> PerceptionResult:
         """Raises NoValidDepthError, NoSupportPlaneError, DetectionError (all FrameError) on bad input."""
@@ -199,8 +219,15 @@ class Perception:
         scene = Scene((SceneObject(cfg.support_name, support.box), *objects), frame.camera())
         clock.lap("scene")
         colors = support.colors if cfg.return_cloud else None
-        return PerceptionResult(scene, float(support.box.z_max), plane, clock.total(),
-                                points if cfg.return_cloud else None, colors, warnings)  # fmt: skip
+        return PerceptionResult(
+            scene,
+            float(support.box.z_max),
+            plane,
+            clock.total(),
+            points if cfg.return_cloud else None,
+            colors,
+            warnings,
+        )
 
     def _check_camera(self, frame: RGBDFrame) -> None:
         """check_intrinsics, skipped while K and the pose stay what was last checked (a fixed camera)."""
@@ -211,9 +238,14 @@ class Perception:
 
     # --- support -------------------------------------------------------------------
     def _support(
-        self, frame: RGBDFrame, grid: np.ndarray, ok: np.ndarray, points: np.ndarray, inliers: np.ndarray,
+        self,
+        frame: RGBDFrame,
+        grid: np.ndarray,
+        ok: np.ndarray,
+        points: np.ndarray,
+        inliers: np.ndarray,
         plane: SupportPlane,
-    ) -> _Support:  # fmt: skip
+    ) -> _Support:
         """The support slab from the largest connected region of plane inliers on the pixel grid."""
         stride = self.config.cloud_stride_px
         rows, cols = len(range(stride // 2, frame.height, stride)), len(range(stride // 2, frame.width, stride))
@@ -233,9 +265,13 @@ class Perception:
 
     # --- objects -------------------------------------------------------------------
     def _objects(
-        self, frame: RGBDFrame, rays: np.ndarray, support: _Support,
-        detections: MaskDetections | BoxDetections | None, warnings: list[str],
-    ) -> list[SceneObject]:  # fmt: skip
+        self,
+        frame: RGBDFrame,
+        rays: np.ndarray,
+        support: _Support,
+        detections: MaskDetections | BoxDetections | None,
+        warnings: list[str],
+    ) -> list[SceneObject]:
         if detections is None:
             named = self._from_clusters(frame, rays, support, warnings)
         elif isinstance(detections, MaskDetections):
@@ -243,8 +279,9 @@ class Perception:
         elif isinstance(detections, BoxDetections):
             named = self._from_boxes(frame, rays, support.plane, detections, warnings)
         else:
-            raise DetectionError(f"detections must be MaskDetections, BoxDetections or None, "
-                                 f"got {type(detections).__name__}")  # fmt: skip
+            raise DetectionError(
+                f"detections must be MaskDetections, BoxDetections or None, got {type(detections).__name__}"
+            )
         return self._boxes(named, support.plane)
 
     def _boxes(self, named: list[tuple[str, ObjectEstimate, float]], plane: SupportPlane) -> list[SceneObject]:
@@ -369,8 +406,10 @@ def _few_points(above: int, usable: int, region: PixelRegion, cfg: PerceptionCon
     """Why a detection yielded too few points: no usable depth at all, or too little above the support."""
     if usable == 0:
         return f"no valid depth in its {region.pixel_count} pixels"
-    return (f"{above} points above the support (of {usable} with depth), fewer than "
-            f"min_object_points={cfg.min_object_points}")  # fmt: skip
+    return (
+        f"{above} points above the support (of {usable} with depth), fewer than "
+        f"min_object_points={cfg.min_object_points}"
+    )
 
 
 def _all_failed(found: list, attempted: int, warnings: list[str]) -> None:

@@ -67,15 +67,18 @@ def fit_support_plane(
     Raises NoSupportPlaneError when there are too few points or no near-horizontal plane.
     """
     if len(points) < max(3, search.min_inliers):
-        raise NoSupportPlaneError(f"no support plane: only {len(points)} valid depth points "
-                                  f"(need {max(3, search.min_inliers)})")  # fmt: skip
+        raise NoSupportPlaneError(
+            f"no support plane: only {len(points)} valid depth points (need {max(3, search.min_inliers)})"
+        )
     plane, inliers = _best_plane(points, search, rng)
     if plane is None or inliers is None:
         raise NoSupportPlaneError(_no_plane_message(search.max_tilt_deg))
     count = int(np.count_nonzero(inliers))
     if count < search.min_inliers:
-        raise NoSupportPlaneError(f"no support plane: the best near-horizontal plane has {count} points, "
-                                  f"fewer than min_plane_points={search.min_inliers}")  # fmt: skip
+        raise NoSupportPlaneError(
+            f"no support plane: the best near-horizontal plane has {count} points, "
+            f"fewer than min_plane_points={search.min_inliers}"
+        )
     for _ in range(search.max_levels - 1):
         needed = max(search.min_inliers, search.min_share * count)
         above = np.compress(plane.height(points) > 3 * search.distance_threshold_m, points, axis=0)
@@ -157,8 +160,10 @@ def _least_squares_plane(points: np.ndarray, max_points: int = 4000) -> SupportP
 
 
 def _no_plane_message(max_tilt_deg: float) -> str:
-    return (f"no support plane: no plane within {max_tilt_deg:g} deg of horizontal; is camera_to_world "
-            f"right (world z must point up)?")  # fmt: skip
+    return (
+        f"no support plane: no plane within {max_tilt_deg:g} deg of horizontal; is camera_to_world "
+        f"right (world z must point up)?"
+    )
 
 
 def largest_region(grid_mask: np.ndarray) -> np.ndarray:

@@ -21,8 +21,10 @@ from robospatial_ros.core.perception.frame import FrameError, RGBDFrame
 
 __all__ = ["CameraUnavailableError", "RealSenseConfig", "RealSenseSource", "list_devices"]
 
-INSTALL_HINT = ("install pyrealsense2 (pip install pyrealsense2, or robospatial-ros[realsense]) and the "
-                "Debian package libusb-1.0-0 (apt-get install libusb-1.0-0)")  # fmt: skip
+INSTALL_HINT = (
+    "install pyrealsense2 (pip install pyrealsense2, or robospatial-ros[realsense]) and the "
+    "Debian package libusb-1.0-0 (apt-get install libusb-1.0-0)"
+)
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,9 @@ class RealSenseSource:
     def _live_config(self, rs: ModuleType) -> Any:
         serials = list_devices()
         if not serials:
-            raise CameraUnavailableError("no RealSense camera found (0 devices): connect one, or set "
-                                         "playback_path to a .bag/.db3 recording")  # fmt: skip
+            raise CameraUnavailableError(
+                "no RealSense camera found (0 devices): connect one, or set playback_path to a .bag/.db3 recording"
+            )
         cfg = self.config
         if cfg.serial and cfg.serial not in serials:
             raise CameraUnavailableError(f"no RealSense with serial {cfg.serial!r}; found: {', '.join(serials)}")
@@ -146,8 +149,14 @@ class RealSenseSource:
         color = _rgb(np.asanyarray(color_frame.get_data()), str(color_frame.profile.format()))
         depth = np.array(depth_frame.get_data(), dtype=np.uint16, copy=True)  # the SDK reuses its buffer
         try:
-            return RGBDFrame(color, depth, K, self.config.camera_to_world, self._depth_scale_m,
-                             float(frames.get_timestamp()) / 1000.0)  # fmt: skip
+            return RGBDFrame(
+                color,
+                depth,
+                K,
+                self.config.camera_to_world,
+                self._depth_scale_m,
+                float(frames.get_timestamp()) / 1000.0,
+            )
         except FrameError as exc:
             raise CameraUnavailableError(f"unusable RealSense frame: {exc}") from None
 

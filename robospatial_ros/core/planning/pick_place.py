@@ -86,8 +86,14 @@ class PickPlaceConfig:
         for name in ("approach_height_m", "lift_height_m", "gripper_open_m", "max_object_width_m", "max_reach_m"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("grasp_depth_m", "min_grasp_height_m", "finger_clearance_m", "grasp_close_m",
-                     "place_clearance_m", "collision_margin_m"):  # fmt: skip
+        for name in (
+            "grasp_depth_m",
+            "min_grasp_height_m",
+            "finger_clearance_m",
+            "grasp_close_m",
+            "place_clearance_m",
+            "collision_margin_m",
+        ):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be non-negative, got {getattr(self, name)}")
         if not np.isfinite(self.wrist_neutral_yaw_rad):
@@ -208,8 +214,12 @@ def hand_footprints(T: np.ndarray, opening_m: float, g: GripperGeometry) -> list
 
     def rect(cy: float, hx: float, hy: float) -> np.ndarray:
         c = T[:2, 3] + cy * y_axis
-        corners = [c - hx * x_axis - hy * y_axis, c + hx * x_axis - hy * y_axis,
-                   c + hx * x_axis + hy * y_axis, c - hx * x_axis + hy * y_axis]  # fmt: skip
+        corners = [
+            c - hx * x_axis - hy * y_axis,
+            c + hx * x_axis - hy * y_axis,
+            c + hx * x_axis + hy * y_axis,
+            c - hx * x_axis + hy * y_axis,
+        ]
         return convex_hull_2d(np.array(corners))
 
     finger_c = opening_m / 2.0 + g.finger_thickness_m / 2.0
@@ -331,10 +341,15 @@ def plan_pick_place(
     }
     _check_workspace(poses, config)
     return PickPlacePlan(
-        object_id=object_id, pick_box=obj_box, place_xyz=place, place_yaw_offset_rad=float(place_yaw_offset_rad),
-        object_width_m=best.width, gripper_open_m=config.gripper_open_m,
-        gripper_grasp_m=min(config.grasp_close_m, best.width), **poses,
-    )  # fmt: skip
+        object_id=object_id,
+        pick_box=obj_box,
+        place_xyz=place,
+        place_yaw_offset_rad=float(place_yaw_offset_rad),
+        object_width_m=best.width,
+        gripper_open_m=config.gripper_open_m,
+        gripper_grasp_m=min(config.grasp_close_m, best.width),
+        **poses,
+    )
 
 
 PERCEIVED_HEIGHT_SLACK_M = 0.01

@@ -27,8 +27,8 @@ _LOCK = threading.Lock()  # one IK solver (one private MjData): callers take tur
 
 @functools.lru_cache(maxsize=1)
 def _solver() -> Any:
-    from robospatial_ros.core.sim import panda
-    from robospatial_ros.core.sim.executor import ExecutorConfig, PandaIK
+    from robospatial_ros.core.planning import panda
+    from robospatial_ros.sim.executor import ExecutorConfig, PandaIK
 
     panda.import_mujoco()  # a one-line RoboSpatialError when mujoco is missing
     model = panda.build_panda_spec().compile()
@@ -53,8 +53,8 @@ def check_reachable(
     simulated executor moves; ~35 ms), not only the six waypoints (~8 ms).
     start_q: (7,) joint angles the arm starts from (default: the home posture).
     """
-    from robospatial_ros.core.sim import panda
-    from robospatial_ros.core.sim.executor import ExecutionFailed, _segment, _solve_goal
+    from robospatial_ros.core.planning import panda
+    from robospatial_ros.sim.executor import ExecutionFailed, _segment, _solve_goal
 
     waypoints = plan.waypoints()
     with _LOCK:

@@ -16,14 +16,47 @@ WORLD_HEADINGS = ("camera", "base")
 # Our own lists (open vocabulary, matched on an object's category: 'red mug_2' -> 'red mug',
 # any word of it counts). A surface others can stand on ...
 DEFAULT_FLAT_SURFACES = (
-    "table", "desk", "counter", "countertop", "shelf", "tray", "plate", "board", "box", "crate",
-    "stool", "bench", "cabinet", "dresser", "stand", "book", "mat", "cart", "platform", "pallet",
-)  # fmt: skip
+    "table",
+    "desk",
+    "counter",
+    "countertop",
+    "shelf",
+    "tray",
+    "plate",
+    "board",
+    "box",
+    "crate",
+    "stool",
+    "bench",
+    "cabinet",
+    "dresser",
+    "stand",
+    "book",
+    "mat",
+    "cart",
+    "platform",
+    "pallet",
+)
 # ... and things too large or fixed to be placed anywhere.
 DEFAULT_NOT_PLACEABLE = (
-    "table", "desk", "counter", "countertop", "floor", "wall", "ceiling", "door", "window",
-    "refrigerator", "fridge", "sofa", "couch", "bed", "wardrobe", "robot", "arm",
-)  # fmt: skip
+    "table",
+    "desk",
+    "counter",
+    "countertop",
+    "floor",
+    "wall",
+    "ceiling",
+    "door",
+    "window",
+    "refrigerator",
+    "fridge",
+    "sofa",
+    "couch",
+    "bed",
+    "wardrobe",
+    "robot",
+    "arm",
+)
 
 
 @dataclass(frozen=True)

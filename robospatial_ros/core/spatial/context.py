@@ -66,8 +66,10 @@ def candidates(
     lo, hi = _footprint_box(view, ref, threshold_m + grid.resolution_m)
     rows, cols = grid.window(lo, hi)
     near = _near_cells(view, ref, grid, rows, cols)
-    win = (slice(rows.start - near.rows.start, rows.stop - near.rows.start),
-           slice(cols.start - near.cols.start, cols.stop - near.cols.start))  # fmt: skip
+    win = (
+        slice(rows.start - near.rows.start, rows.stop - near.rows.start),
+        slice(cols.start - near.cols.start, cols.stop - near.cols.start),
+    )
     dist = near.dist[win]  # (R, C) metres to the footprint
     free = grid.inside[rows, cols] & ~grid.occupied[rows, cols] & (dist > 1e-9)  # footprint edge cells belong to it
     # Clearance counts blocked cells outside the window too: pad the window by the threshold.
@@ -103,8 +105,12 @@ class _NearCells:
     visible: np.ndarray  # (R, C) bool: in front of the camera and inside the image
 
     def covers(self, rows: slice, cols: slice) -> bool:
-        return (self.rows.start <= rows.start and rows.stop <= self.rows.stop
-                and self.cols.start <= cols.start and cols.stop <= self.cols.stop)  # fmt: skip
+        return (
+            self.rows.start <= rows.start
+            and rows.stop <= self.rows.stop
+            and self.cols.start <= cols.start
+            and cols.stop <= self.cols.stop
+        )
 
 
 def _footprint_box(view: SceneView, ref: SceneObject, margin: float) -> tuple[np.ndarray, np.ndarray]:

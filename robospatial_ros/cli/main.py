@@ -1,0 +1,179 @@
+"""The `robospatial` command.
+
+    robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
+    robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--out DIR]
+    robospatial bringup [--sim] [--params FILE]
+    robospatial bench query|perception|sim|ros|vlm|datagen|train
+    robospatial datagen robospatial|sat|ssrl|mix ...
+    robospatial train sft|grpo|curriculum --config FILE [--set KEY=VALUE]
+    robospatial eval --data DIR (--backend NAME | --predictions FILE.jsonl) [--limit N]
+
+Bad input (missing or unreadable file, bad JSON, unknown object, unsupported question,
+bad config) exits with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from robospatial_ros.cli.overrides import parse_overrides
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"  # robospatial_ros/bench, shipped in the wheel
+DEFAULT_COMMAND = "put the mug to the left of the bowl"
+
+
+def _spatial_config(args: argparse.Namespace):  # noqa: ANN202 (lazy import keeps --help fast)
+    from robospatial_ros.core.configio import load_config
+    from robospatial_ros.core.spatial.config import SpatialConfig
+
+    return load_config(SpatialConfig, args.config, parse_overrides(args.set))
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
+    from robospatial_ros.core.scene import load_scene
+
+    scene = load_scene(args.scene)
+    answer = GeometricReasoner(_spatial_config(args)).ask(scene, args.question, query_type=args.type, frame=args.frame)
+    if args.json:
+        print(json.dumps(answer.to_dict()))
+    else:
+        print(answer.text)
+        for note in answer.assumptions:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.scene is not None:  # a scene file: answer questions on it, no simulator
+        from robospatial_ros.cli.scene_demo import run_scene_demo
+
+        report = run_scene_demo(args.scene, _spatial_config(args), Path(args.out))
+        return 0 if report["success"] else 1
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose a backend
+    from robospatial_ros.core.spatial.types import Frame
+
+    frame = Frame(args.frame) if args.frame else None
+    if args.direct:  # the same pipeline as plain function calls, no ROS
+        from robospatial_ros.sim.demo import DemoConfig, run_sim_demo
+
+        report = run_sim_demo(args.command, args.seed, DemoConfig(spatial=_spatial_config(args)), Path(args.out), frame)
+    else:
+        from robospatial_ros.ros.graph_demo import run_graph_demo
+
+        report = run_graph_demo(args.command, args.seed, _spatial_config(args), Path(args.out), frame)
+    return 0 if report["success"] else 1
+
+
+def cmd_bringup(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from robospatial_ros.ros.bringup import serve
+    from robospatial_ros.ros.graph import LaunchArgs
+
+    try:
+        launch_args = LaunchArgs(
+            camera=args.camera,
+            camera_namespace=args.camera_namespace,
+            use_sim_time=args.use_sim_time,
+            backend=args.backend,
+            plan_only=not args.execute,
+            sim=args.sim,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for path in args.params:
+        if not Path(path).is_file():
+            raise ConfigError(f"params file not found: {path}")
+    return serve(launch_args, [Path(p) for p in args.params])
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    available = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+    if args.name not in available:
+        raise RoboSpatialError(f"unknown benchmark {args.name!r}; available: {', '.join(available)}")
+    module = importlib.import_module(f"robospatial_ros.bench.{args.name}")
+    return int(module.main(args.bench_args) or 0)
+
+
+def _add_config_args(p: argparse.ArgumentParser, default: Path | None) -> None:
+    p.add_argument("--config", default=default, help="YAML of spatial core settings (SpatialConfig keys)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robospatial", description="RoboSpatial spatial reasoning for robot arms.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one spatial question about a scene file")
+    ask.add_argument("question", help="e.g. 'is the mug left of the bowl?' or a RoboSpatial template")
+    ask.add_argument("--scene", required=True, help="scene JSON in the RoboSpatial annotation shape")
+    ask.add_argument("--json", action="store_true", help="print the full answer as JSON")
+    ask.add_argument("--type", choices=["configuration", "compatibility", "context"], help="force the query type")
+    ask.add_argument("--frame", choices=["ego", "world", "object"], help="force the frame")
+    _add_config_args(ask, None)
+    ask.set_defaults(func=cmd_ask)
+
+    demo = sub.add_parser(
+        "demo",
+        help="carry out a placement command on the simulated tabletop (or answer questions on a scene file)",
+        description="Render the MuJoCo tabletop, perceive it, place the object as commanded, check the relation.",
+    )
+    demo.add_argument("command", nargs="?", default=DEFAULT_COMMAND, help=f"default: {DEFAULT_COMMAND!r}")
+    demo.add_argument("--seed", type=int, default=0, help="tabletop layout seed")
+    demo.add_argument("--frame", choices=["ego", "world", "object"], help="override the command's frame")
+    demo.add_argument("--direct", action="store_true", help="call the pipeline directly instead of the ROS 2 graph")
+    demo.add_argument("--scene", help="instead: answer a set of questions on this scene JSON (no simulator)")
+    demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
+    _add_config_args(demo, DEFAULT_TABLETOP_CONFIG)
+    demo.set_defaults(func=cmd_demo)
+
+    bringup = sub.add_parser(
+        "bringup",
+        help="run the whole ROS 2 node graph in one process (where ros2 launch is not installed)",
+        description="Starts perception, reasoner and planner (and with --sim the MuJoCo tabletop bridge) "
+        "with the parameter files in config/, like launch/robospatial.launch.py; serves until Ctrl-C.",
+    )
+    bringup.add_argument("--sim", action="store_true", help="also run the simulated tabletop (camera + execution)")
+    bringup.add_argument("--camera", default="realsense", choices=["realsense", "gazebo", "isaac"])
+    bringup.add_argument("--camera-namespace", default="/camera/camera")
+    bringup.add_argument("--backend", default="geometric")
+    bringup.add_argument("--execute", action="store_true", help="execute plans (default: plan only, a dry run)")
+    bringup.add_argument("--use-sim-time", action="store_true")
+    bringup.add_argument("--params", action="append", default=[], metavar="FILE", help="extra ROS params file")
+    bringup.set_defaults(func=cmd_bringup)
+
+    from robospatial_ros.cli.datagen import add_datagen_parser
+    from robospatial_ros.cli.eval import add_eval_parser
+    from robospatial_ros.cli.train import add_train_parser
+
+    add_datagen_parser(sub)
+    add_eval_parser(sub)
+    add_train_parser(sub)
+
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ and print its table")
+    bench.add_argument("name", help="benchmark name, e.g. query")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (RoboSpatialError, OSError) as exc:  # OSError: e.g. a directory given as --scene or --config
+        reason = " ".join(str(exc).split())  # one line, even when a parser's message spans several
+        print(f"robospatial {args.command}: error: {reason}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

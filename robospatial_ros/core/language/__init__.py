@@ -1,0 +1,1 @@
+"""Language: questions and commands as text, the generator templates, parsing model output."""

@@ -1,0 +1,1 @@
+"""Reasoning: answer queries (geometric core or a VLM backend), choose placements, run the main job."""

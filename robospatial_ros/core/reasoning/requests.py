@@ -1,0 +1,56 @@
+"""One text request to the reasoner: tell a placement command from a question, and report a
+placement as an answer (what the reasoner node publishes, kept free of ROS so it is tested here).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from robospatial_ros.core.errors import QuestionError, one_line
+from robospatial_ros.core.language.commands import CommandError, PlacementCommand, parse_command
+from robospatial_ros.core.language.questions import Query, parse_question, split_frame_phrase
+from robospatial_ros.core.reasoning.placement import Placement
+from robospatial_ros.core.reasoning.reasoner import Answer
+from robospatial_ros.core.spatial.types import QueryType
+from robospatial_ros.core.spatial.view import SceneView
+
+# Words a placement command starts with (as core.commands accepts them): such text is reported
+# as a command that went wrong, any other text is tried as a question.
+_COMMAND_START = re.compile(
+    r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)\b", re.I
+)
+
+
+def parse_request(text: str, names: list[str]) -> PlacementCommand | Query:
+    """A placement command if `text` is one, else a question; the most helpful RoboSpatialError otherwise."""
+    try:
+        return parse_command(text, names)
+    except CommandError:
+        body = split_frame_phrase(" ".join(str(text).split()))[0]
+        if not body or _COMMAND_START.match(body):
+            raise
+    try:
+        return parse_question(text, names)
+    except QuestionError as exc:
+        raise QuestionError(
+            f"{one_line(text, 80)!r} is neither a placement command (e.g. 'put the mug to the left of the bowl') "
+            f"nor a question I understand: {exc}"
+        ) from None
+
+
+def placement_answer(
+    view: SceneView, cmd: PlacementCommand, placement: Placement, text: str, notes: list[str]
+) -> Answer:
+    """The placement as a context-style answer: the candidates the camera sees (at most the configured
+    number of context points) as points, and a summary of the chosen spot as the text."""
+    # (N, 3) world frame, metres, best first
+    cands = np.asarray(placement.candidates_xyz, dtype=float).reshape(-1, 3)[: view.config.max_context_points]
+    uv, depth = view.scene.camera.project(cands)
+    seen = np.isfinite(uv).all(axis=1) & (depth > 0)
+    query = Query(QueryType.CONTEXT, cmd.frame, cmd.relation, cmd.reference, cmd.target, text, cmd.frame_given)
+    x, y, z = (float(v) for v in placement.xyz)
+    turn = np.degrees(placement.yaw_offset_rad)
+    summary = f"place the {cmd.target} at ({x:.3f}, {y:.3f}, {z:.3f}) m, turned {turn:.0f} deg"
+    return Answer(query, summary, None, view.scene.camera.normalize(uv[seen]), cands[seen], assumptions=notes)

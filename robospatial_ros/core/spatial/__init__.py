@@ -1,0 +1,1 @@
+"""The RoboSpatial semantics: configuration, context and compatibility on a prepared scene view."""

@@ -1,0 +1,1 @@
+"""The researcher's toolkit, outside the robot runtime: data generation, evaluation, training."""

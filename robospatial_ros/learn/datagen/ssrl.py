@@ -1,0 +1,258 @@
+"""Spatial-SSRL style self-supervised spatial items from plain RGB or RGB-D frames.
+
+Five tasks whose answers come from a transformation we apply ourselves, so every answer is exact
+and verifiable (after Spatial-SSRL, arXiv 2510.27606; our own implementation):
+
+- patch_reorder: shuffled grid patches -> the original order ("2, 0, 3, 1");
+- patch_flip: one grid patch mirrored -> its number and direction ("4, horizontal");
+- patch_inpaint: a blacked-out square and four candidate patches -> the letter of the true one;
+- depth_order (depth): three numbered markers in distinct depth bands -> nearest to farthest ("2, 3, 1");
+- relative_position (depth + intrinsics): a viewer at marker i facing left / right / toward / away
+  from the camera -> where marker j is ("front-left", "front-right", "back-left", "back-right").
+
+Frames are (rgb (H, W, 3) uint8, depth (H, W) float32 metres with 0/NaN = unknown, or None); they
+come from `image_folder_frames` (a folder of images with optional depth) or `sim_frames` (the
+MuJoCo tabletop). Task builders live in `ssrl_tasks`.
+
+    for sample in ssrl_samples(sim_frames(10, seed=0), SSRLConfig(), seed=0): ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from robospatial_ros.core.configio import check_choices, validate_fields
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.images import read_rgb
+from robospatial_ros.learn.datagen.episodes import check_count, progress_bar
+from robospatial_ros.learn.datagen.records import Sample
+from robospatial_ros.learn.datagen.ssrl_tasks import ALL_TASKS, BUILDERS, DEPTH_TASKS, FrameContext
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DEPTH_SUFFIX = "_depth"  # <stem>_depth.png is the depth map of <stem>.png / .jpg, not an image
+# fx, fy, cx, cy (pixels) of the default MuJoCo tabletop camera, TabletopConfig().camera() (640x480,
+# 69.4 deg horizontal field of view); a test keeps the two in step.
+SIM_INTRINSICS = (462.1386898729645, 462.1386898729645, 319.5, 239.5)
+Frame = tuple[np.ndarray, "np.ndarray | None"]
+
+
+class SSRLError(RoboSpatialError, ValueError):
+    """Frames or an image folder are unusable (missing, empty, unreadable, mismatched shapes)."""
+
+
+@dataclass(frozen=True)
+class SSRLConfig:
+    """Which SSRL tasks to build and how. Pixels in px, depths and distances in metres."""
+
+    tasks: tuple[str, ...] = ALL_TASKS  # any of ALL_TASKS; a list is accepted
+    reorder_grid_sizes: tuple[int, ...] = (2, 3)  # each item draws one grid size (g x g patches)
+    flip_grid_sizes: tuple[int, ...] = (2, 3)
+    inpaint_patch_px: int = 96  # side of the blacked-out square and of every candidate patch
+    inpaint_zoom: float = 1.6  # zoom distractor: the central 1/zoom of the region, scaled up
+    inpaint_context_scale: float = 2.0  # context distractor: the region enlarged this much, scaled down
+    inpaint_composite: bool = False  # options drawn under the image (one image) instead of 4 extra images
+    # Patches, flips and options must differ by this mean absolute grey level (0..255) to count as
+    # distinguishable; items on too uniform regions are skipped.
+    min_patch_difference: float = 3.0
+    depth_patch_px: int = 12  # side of the square patches whose depth a marker stands for
+    depth_patch_max_std_m: float = 0.02  # "low depth variance": max std of depth over such a patch
+    depth_margin_m: float = 0.15  # depth_order: near, middle and far differ by at least this
+    marker_radius_px: int = 12
+    min_marker_distance_px: float = 40.0  # between marker centres
+    relpos_dead_band_deg: float = 15.0  # skip pairs within this angle of front, back, left or right
+    relpos_min_distance_m: float = 0.05  # skip pairs closer than this in the horizontal plane
+    max_items_per_task: int = 1  # per frame
+    max_attempts: int = 20  # random draws per item before a frame is given up for a task
+    # (fx, fy, cx, cy) px of every frame with depth (frames carry no intrinsics), at the frames' resolution;
+    # the default is sim_frames' camera (SIM_INTRINSICS, 640x480).
+    intrinsics_fallback: tuple[float, float, float, float] = SIM_INTRINSICS
+    progress: bool = True  # tqdm bar over the frames
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        for name in ("inpaint_patch_px", "depth_patch_px", "marker_radius_px", "max_items_per_task", "max_attempts"):
+            object.__setattr__(self, name, int(getattr(self, name)))  # 12.0 from a file is accepted as 12
+        for name in ("reorder_grid_sizes", "flip_grid_sizes"):
+            object.__setattr__(self, name, tuple(int(g) for g in getattr(self, name)))
+        self._check_tasks_and_grids()
+        self._check_ranges()
+
+    def _check_tasks_and_grids(self) -> None:
+        check_choices("tasks", self.tasks, ALL_TASKS)
+        for name in ("reorder_grid_sizes", "flip_grid_sizes"):
+            sizes = getattr(self, name)
+            if not sizes or any(not 2 <= g <= 8 for g in sizes):
+                raise ConfigError(f"{name} must list grid sizes in 2..8, got {list(sizes)}")
+        if len(self.intrinsics_fallback) != 4 or min(self.intrinsics_fallback[:2]) <= 0:
+            raise ConfigError(
+                f"intrinsics_fallback must be (fx, fy, cx, cy) with fx, fy > 0, got {self.intrinsics_fallback}"
+            )
+
+    def _check_ranges(self) -> None:
+        at_least = {
+            "inpaint_patch_px": 8,
+            "depth_patch_px": 3,
+            "marker_radius_px": 4,
+            "max_items_per_task": 1,
+            "max_attempts": 1,
+            "min_patch_difference": 0.0,
+            "min_marker_distance_px": 0.0,
+            "relpos_min_distance_m": 0.0,
+            "depth_patch_max_std_m": 0.0,
+        }
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if not 1.0 < self.inpaint_zoom <= 8.0 or not 1.0 < self.inpaint_context_scale <= 8.0:
+            raise ConfigError("inpaint_zoom and inpaint_context_scale must be in (1, 8]")
+        if not self.depth_margin_m > 0:
+            raise ConfigError(f"depth_margin_m must be > 0, got {self.depth_margin_m}")
+        if not 0.0 <= self.relpos_dead_band_deg < 45.0:
+            raise ConfigError(f"relpos_dead_band_deg must be in [0, 45), got {self.relpos_dead_band_deg}")
+
+
+# --- items ---------------------------------------------------------------------------------------
+
+
+def _checked_frame(frame: object, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate one (rgb, depth) frame; depth becomes (H, W) float32 metres with NaN = unknown."""
+    if not isinstance(frame, tuple) or len(frame) != 2:
+        raise SSRLError(f"frame {index}: expected a tuple (rgb, depth or None), got {type(frame).__name__}")
+    rgb, depth = frame
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise SSRLError(f"frame {index}: rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    if depth is None:
+        return rgb, None
+    depth = np.array(depth, dtype=np.float32)  # a copy: unknown pixels are rewritten below
+    if depth.shape != rgb.shape[:2]:
+        raise SSRLError(f"frame {index}: depth shape {depth.shape} does not match the image {rgb.shape[:2]}")
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return rgb, depth
+
+
+def ssrl_samples(
+    frames: Iterable[tuple[np.ndarray, np.ndarray | None]], config: SSRLConfig, seed: int
+) -> Iterator[Sample]:
+    """SSRL items, frame by frame in task order; depth tasks only for frames with depth.
+
+    Deterministic for a seed: each (frame, task) pair draws from its own Generator seeded with
+    (seed, frame index, task index), so enabling another task does not change the others' items.
+    """
+    seed = check_count("seed", seed)
+    for index, frame in enumerate(progress_bar(frames, "ssrl frames", "frame", config.progress)):
+        rgb, depth = _checked_frame(frame, index)
+        ctx = FrameContext(rgb, depth, config.intrinsics_fallback, index)
+        for task in config.tasks:
+            if task in DEPTH_TASKS and depth is None:
+                continue
+            rng = np.random.default_rng([int(seed), index, ALL_TASKS.index(task)])
+            for _ in range(config.max_items_per_task):
+                sample = BUILDERS[task](ctx, config, rng)
+                if sample is None:
+                    break  # this frame cannot carry (more) items of this task
+                yield sample
+
+
+# --- frame sources -------------------------------------------------------------------------------
+
+
+def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 metres from a 16-bit millimetre PNG or a float-metre .npy file."""
+    if path.suffix == ".npy":
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise SSRLError(f"cannot read depth {path}: {exc}") from None
+        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+            raise SSRLError(f"depth {path} must be a 2D array of metres, got {depth.shape} {depth.dtype}")
+        depth = depth.astype(np.float32)
+    else:
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise SSRLError(f"cannot read depth image {path}")
+        if raw.ndim != 2 or raw.dtype != np.uint16:
+            raise SSRLError(
+                f"depth image {path} must be 16-bit single-channel millimetres, got {raw.shape} {raw.dtype}"
+            )
+        depth = raw.astype(np.float32) * np.float32(0.001)
+    if depth.shape != shape:
+        raise SSRLError(f"depth {path} is {depth.shape[1]}x{depth.shape[0]}, its image {shape[1]}x{shape[0]}")
+    return depth
+
+
+def depth_path_for(image: Path) -> Path | None:
+    """The depth file paired with an image, first found of: <stem>_depth.png, <stem>.npy, then
+    <stem>.png / <stem>.npy in depth/ inside the folder, then in a depth/ folder beside it."""
+    folder, stem = image.parent, image.stem
+    candidates = [folder / f"{stem}{DEPTH_SUFFIX}.png", folder / f"{stem}.npy"]
+    for depth_dir in (folder / "depth", folder.parent / "depth"):
+        if depth_dir.resolve() != folder.resolve():
+            candidates += [depth_dir / f"{stem}.png", depth_dir / f"{stem}.npy"]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def image_folder_frames(folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """(rgb, depth or None) for each .png/.jpg/.jpeg in `folder` (not recursive), in sorted name order.
+
+    Depth pairing: see `depth_path_for`; PNG depth is 16-bit millimetres (0 = unknown), .npy is
+    float metres. Files named <stem>_depth.png are depth maps, never images. A missing or empty
+    folder raises SSRLError here; an unreadable file raises SSRLError when its frame is reached.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SSRLError(f"image folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder")
+    images = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(DEPTH_SUFFIX)
+    )
+    if not images:
+        raise SSRLError(f"no .png/.jpg images in {folder}")
+    return _folder_frames(images)
+
+
+def _folder_frames(images: list[Path]) -> Iterator[Frame]:
+    for path in images:
+        rgb = read_rgb(path, SSRLError)
+        depth_path = depth_path_for(path)
+        yield rgb, None if depth_path is None else _read_depth(depth_path, rgb.shape[:2])
+
+
+def sim_intrinsics() -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) of the camera `sim_frames` renders with (the default TabletopConfig's)."""
+    from robospatial_ros.sim.tabletop import TabletopConfig
+
+    K = TabletopConfig().camera().K
+    return float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+
+
+def sim_frames(n: int, seed: int, *, progress: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """n RGB-D frames of seeded MuJoCo tabletop layouts (default TabletopConfig, 640x480).
+
+    Frame k is the layout seeded with SeedSequence([seed, k]). Depth is float32 metres along the
+    optical axis, 0 where nothing was hit. Their intrinsics are `sim_intrinsics()`, which equal
+    SSRLConfig's default `intrinsics_fallback`.
+    """
+    return _sim_frames(check_count("n", n), check_count("seed", seed), progress)
+
+
+def _sim_frames(n: int, seed: int, progress: bool) -> Iterator[Frame]:
+    if n == 0:
+        return
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede the mujoco import
+    from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
+
+    layout_seeds = [int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) for k in range(n)]
+    sim = TabletopSim(TabletopConfig(seed=layout_seeds[0]))  # built on the first layout: no extra reset
+    for k in progress_bar(range(n), "sim frames", "frame", progress):
+        if k > 0:
+            sim.reset(seed=layout_seeds[k])
+        shot = sim.render()
+        yield shot.frame.color, shot.frame.depth

@@ -1,0 +1,392 @@
+"""Perception node: synchronised colour + aligned depth (+ detections) -> /robospatial/objects.
+
+A thin adapter around `core.perception.pipeline.Perception`. Colour, depth and, when the
+`detections` parameter asks for them, instance masks or 2D boxes are matched by header stamp
+(within `sync_tolerance_s`); only the newest complete frame is processed, older ones are dropped,
+never queued. The camera's optical-frame pose in `base_frame` comes from parameters or, with
+`use_tf`, from tf2 (when tf2_ros is installed). `source: realsense` reads a RealSense (or a
+recording) directly instead of the camera topics. Bad input is reported on /robospatial/status
+(event "perception") and the node keeps serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion
+from robospatial_ros.core.perception.frame import RGBDFrame
+from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig
+from robospatial_ros.msg import BoxDetections2D, DetectedObjectArray, InstanceMasks, NodeStatus
+from robospatial_ros.ros.common import (
+    CAMERA_INFO_TOPIC,
+    CLOUD_TOPIC,
+    COLOR_TOPIC,
+    DEPTH_TOPIC,
+    LATCHED,
+    OBJECTS_TOPIC,
+    RELIABLE,
+    SENSOR,
+    StatusReporter,
+    run_node,
+)
+from robospatial_ros.ros.conversions import (
+    MessageError,
+    boxes_from_msg,
+    cloud_msg,
+    color_from_msg,
+    depth_from_msg,
+    intrinsics_from_msg,
+    masks_from_msg,
+    scene_to_msg,
+)
+from robospatial_ros.ros.params import declare_config, read_config
+
+MASKS_TOPIC = "/robospatial/detections/masks"
+BOXES_TOPIC = "/robospatial/detections/boxes"
+EVENT = "perception"
+_INFO_WARN_PERIOD_S = 3.0  # "no camera_info" at most this often
+_ERROR_REPEAT_S = 1.0  # the same error again within this is not re-reported (a bad stream at 30 Hz)
+
+# The built-in simulator's D435 (TabletopConfig's camera): a working default; set your calibration.
+_SIM_CAMERA_POSITION = [1.15, 0.25, 0.7]
+_SIM_CAMERA_XYZW = [0.507436633, 0.788051212, -0.293047367, -0.188697089]
+
+NODE_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "base_frame": ("panda_link0", "frame of the published objects (the robot base)"),
+    "source": ("topics", "topics: camera topics; realsense: read the camera directly"),
+    "detections": ("none", "none: cluster points above the table; masks | boxes: name objects from detections"),
+    "sync_tolerance_s": (0.02, "colour, depth and detections match when their stamps differ by at most this"),
+    "sync_queue_size": (10, "messages kept per stream while waiting for a match"),
+    "camera_position_m": (_SIM_CAMERA_POSITION, "optical frame position in base_frame [x, y, z]"),
+    "camera_orientation_xyzw": (_SIM_CAMERA_XYZW, "optical frame orientation in base_frame [x, y, z, w]"),
+    "use_tf": (False, "look up the camera pose with tf2 (camera_info frame_id -> base_frame) instead"),
+    "tf_timeout_s": (0.05, "how long a tf2 lookup may wait"),
+    "publish_cloud": (False, "publish the (downsampled) point cloud on /robospatial/cloud"),
+    "cloud_max_points": (20000, "at most this many cloud points (20k points = 320 kB)"),
+    "status_every_n": (100, "an OK status on the first frame and every n-th after it"),
+    "realsense.serial": ("", "camera serial; empty = the first one found"),
+    "realsense.playback_path": ("", "a .bag / .db3 recording to play instead of a live camera"),
+    "realsense.fps": (30, "frames per second"),
+    "realsense.width": (640, "pixels"),
+    "realsense.height": (480, "pixels"),
+    "realsense.frame_id": ("camera_color_optical_frame", "optical frame (for use_tf)"),
+    "realsense.retry_s": (3.0, "retry opening the camera this often"),
+}
+
+
+def stamp_s(stamp: Any) -> float:
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+class StampSync:
+    """Matches messages of several streams whose stamps agree within a tolerance (message_filters'
+    ApproximateTime, simplified): `add()` returns the newest complete match, oldest first dropped."""
+
+    def __init__(self, streams: Sequence[str], tolerance_s: float, queue_size: int = 10):
+        self.streams, self.tolerance_s = tuple(streams), float(tolerance_s)
+        self._queues: dict[str, deque] = {s: deque(maxlen=max(1, queue_size)) for s in self.streams}
+
+    def add(self, stream: str, stamp: float, msg: Any) -> tuple | None:
+        queue = self._queues[stream]
+        if queue and stamp < queue[-1][0] - self.tolerance_s:  # time went back (sim reset, looped bag)
+            for q in self._queues.values():
+                q.clear()
+        queue.append((stamp, msg))
+        first, *rest = self.streams
+        for t0, m0 in reversed(self._queues[first]):
+            picked = [(t0, m0)]
+            for s in rest:
+                near = [(abs(t - t0), t, m) for t, m in self._queues[s] if abs(t - t0) <= self.tolerance_s]
+                if not near:
+                    break
+                picked.append(min(near, key=lambda c: c[0])[1:])
+            else:
+                for s, (t, _) in zip(self.streams, picked):  # the match and everything older goes
+                    while self._queues[s] and self._queues[s][0][0] <= t:
+                        self._queues[s].popleft()
+                return tuple(m for _, m in picked)
+        return None
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__("perception", **kwargs)
+        declare_config(self, PerceptionConfig(), prefix="perception.")
+        for name, (default, description) in NODE_PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
+        self.status = StatusReporter(self)
+        try:
+            self._read_parameters()
+        except ConfigError as exc:
+            self.get_logger().fatal(f"invalid parameters: {exc}")
+            raise
+        self._perception = Perception(self.config)
+        self._lock = threading.Lock()
+        self._pending: tuple | None = None  # the newest matched (colour, depth, detections) not yet processed
+        self._info: CameraInfo | None = None
+        self._frames = self._dropped = 0
+        self._busy_ms = 0.0
+        self._last_error, self._last_error_t, self._last_info_warn = "", 0.0, -1e9
+        self._last_warnings: list[str] = []
+        self._tf_buffer = self._tf_listener = self._camera = None
+        self._camera_retry_at = 0.0
+        self._objects_pub = self.create_publisher(DetectedObjectArray, OBJECTS_TOPIC, LATCHED)
+        self._cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, RELIABLE) if self.publish_cloud else None
+        if self.use_tf:
+            self._start_tf()
+        work = MutuallyExclusiveCallbackGroup()
+        if self.source == "realsense":
+            self.create_timer(0.5 / self.rs["fps"], self._read_camera, callback_group=work)
+            return
+        inputs = MutuallyExclusiveCallbackGroup()
+        self._ready = self.create_guard_condition(self._process_pending, callback_group=work)
+        streams = ["color", "depth"] + ([] if self.detections == "none" else ["detections"])
+        self._sync = StampSync(streams, self.sync_tolerance_s, self.sync_queue_size)
+        subscribe = functools.partial(self.create_subscription, qos_profile=SENSOR, callback_group=inputs)
+        subscribe(Image, COLOR_TOPIC, functools.partial(self._on_input, "color"))
+        subscribe(Image, DEPTH_TOPIC, functools.partial(self._on_input, "depth"))
+        subscribe(CameraInfo, CAMERA_INFO_TOPIC, self._on_info)
+        if self.detections != "none":
+            masks = self.detections == "masks"
+            msg_type, topic = (InstanceMasks, MASKS_TOPIC) if masks else (BoxDetections2D, BOXES_TOPIC)
+            subscribe(msg_type, topic, functools.partial(self._on_input, "detections"))
+        self.get_logger().info(
+            f"perceiving {COLOR_TOPIC} + {DEPTH_TOPIC} (detections: {self.detections}) "
+            f"-> {OBJECTS_TOPIC} in {self.base_frame}"
+        )
+
+    # --- parameters ----------------------------------------------------------------------------------
+    def _read_parameters(self) -> None:
+        p = {name: self.get_parameter(name).value for name in NODE_PARAMETERS}
+        self.config = read_config(self, PerceptionConfig, prefix="perception.")
+        self.base_frame = str(p["base_frame"])
+        self.source, self.detections = str(p["source"]), str(p["detections"])
+        if self.source not in ("topics", "realsense"):
+            raise ConfigError(f"source must be topics or realsense, got {self.source!r}")
+        if self.detections not in ("none", "masks", "boxes"):
+            raise ConfigError(f"detections must be none, masks or boxes, got {self.detections!r}")
+        self.sync_tolerance_s = _number(p, "sync_tolerance_s", 0.0)
+        self.sync_queue_size = int(_number(p, "sync_queue_size", 1))
+        self.camera_to_world = _pose(p["camera_position_m"], p["camera_orientation_xyzw"])
+        self.use_tf, self.publish_cloud = bool(p["use_tf"]), bool(p["publish_cloud"])
+        self.tf_timeout_s = _number(p, "tf_timeout_s", 0.0)
+        self.cloud_max_points = int(_number(p, "cloud_max_points", 1))
+        self.status_every_n = int(_number(p, "status_every_n", 1))
+        self.rs = {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith("realsense.")}
+        for key in ("fps", "width", "height", "retry_s"):
+            _number(p, f"realsense.{key}", 1e-9)
+
+    def _start_tf(self) -> None:
+        try:
+            import tf2_ros
+        except ImportError:
+            warning = "use_tf is true but tf2_ros is not installed: using camera_position_m and camera_orientation_xyzw"
+            self._report(NodeStatus.WARN, warning)
+            self.use_tf = False
+            return
+        self._tf_buffer = tf2_ros.Buffer()
+        self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+
+    def _camera_pose(self, frame_id: str, stamp: Any) -> np.ndarray:
+        if self._tf_buffer is None:
+            return self.camera_to_world
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            tf = self._tf_buffer.lookup_transform(
+                self.base_frame, frame_id, Time.from_msg(stamp), timeout=Duration(seconds=self.tf_timeout_s)
+            )
+        except Exception as exc:  # tf2 raises its own (non-RoboSpatial) lookup/extrapolation errors
+            raise MessageError(f"no transform {frame_id!r} -> {self.base_frame!r}: {exc}") from None
+        t, q = tf.transform.translation, tf.transform.rotation
+        return _pose([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+
+    # --- inputs --------------------------------------------------------------------------------------
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._info = msg
+
+    def _on_input(self, stream: str, msg: Any) -> None:
+        match = self._sync.add(stream, stamp_s(msg.header.stamp), msg)
+        if match is None:
+            return
+        with self._lock:
+            self._dropped += self._pending is not None
+            self._pending = match
+        self._ready.trigger()
+
+    def _process_pending(self) -> None:
+        with self._lock:
+            job, self._pending = self._pending, None
+        if job is not None:
+            self._guarded(self._process, *job)
+
+    def _guarded(self, fn: Any, *args: Any) -> None:
+        """Run one unit of work; every failure becomes a status report, never an exception."""
+        try:
+            fn(*args)
+        except RoboSpatialError as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # last resort: the node must keep serving
+            self.get_logger().error(traceback.format_exc())
+            self._fail(f"unexpected {type(exc).__name__}: {exc}")
+
+    def _fail(self, message: str) -> None:
+        """Report an error: every new one, the same one again at most once per _ERROR_REPEAT_S."""
+        now = time.monotonic()
+        if message != self._last_error or now - self._last_error_t >= _ERROR_REPEAT_S:
+            self._report(NodeStatus.ERROR, message)
+            self._last_error, self._last_error_t = message, now
+
+    def _report(self, level: int, message: str) -> None:
+        try:
+            self.status(level, EVENT, message)
+        except Exception as exc:  # reporting must never take the node down
+            self.get_logger().warning(f"status report failed ({exc}): {message}")
+
+    def _process(self, color_msg: Image, depth_msg: Image, det_msg: Any = None) -> None:
+        info = self._info
+        if info is None:
+            if time.monotonic() - self._last_info_warn >= _INFO_WARN_PERIOD_S:
+                self._last_info_warn = time.monotonic()
+                topic = self.resolve_topic_name(CAMERA_INFO_TOPIC)
+                self._report(NodeStatus.WARN, f"no camera_info on {topic} yet: frames are dropped until one arrives")
+            return
+        K = intrinsics_from_msg(info)
+        color = color_from_msg(color_msg)
+        depth, scale = depth_from_msg(depth_msg)
+        h, w = color.shape[:2]
+        if depth.shape != (h, w):
+            raise MessageError(
+                f"depth is {depth.shape[1]}x{depth.shape[0]} but colour is {w}x{h}: "
+                f"subscribe to depth aligned to colour"
+            )
+        if info.width and (info.width, info.height) != (w, h):
+            raise MessageError(f"camera_info is for {info.width}x{info.height} but the images are {w}x{h}")
+        pose = self._camera_pose(info.header.frame_id or color_msg.header.frame_id, color_msg.header.stamp)
+        frame = RGBDFrame(color, depth, K, pose, scale, stamp_s(color_msg.header.stamp))
+        self._perceive(frame, self._detections(det_msg, w, h), color_msg.header.stamp)
+
+    def _detections(self, msg: Any, width: int, height: int) -> Any:
+        if msg is None:
+            return None
+        if isinstance(msg, BoxDetections2D):
+            return boxes_from_msg(msg)
+        if (msg.labels.width, msg.labels.height) != (width, height):
+            raise MessageError(
+                f"instance masks are {msg.labels.width}x{msg.labels.height} but the images are {width}x{height}"
+            )
+        return masks_from_msg(msg)
+
+    def _read_camera(self) -> None:
+        """source: realsense; (re)opens the camera every retry_s until it works."""
+        if self._camera is None:
+            if time.monotonic() < self._camera_retry_at:
+                return
+            self._camera_retry_at = time.monotonic() + float(self.rs["retry_s"])
+            self._guarded(self._open_camera)
+            return
+        try:
+            frame = self._camera.read()
+        except RoboSpatialError as exc:
+            self._fail(f"realsense: {exc}; reopening in {self.rs['retry_s']:g} s")
+            self._close_camera()
+            return
+        stamp = self.get_clock().now().to_msg()
+
+        def perceive() -> None:
+            pose = self._camera_pose(str(self.rs["frame_id"]), stamp)
+            self._perceive(dataclasses.replace(frame, camera_to_world=pose), None, stamp)
+
+        self._guarded(perceive)
+
+    def _open_camera(self) -> None:
+        from robospatial_ros.core.perception.realsense import RealSenseConfig, RealSenseSource
+
+        cfg = RealSenseConfig(
+            serial=str(self.rs["serial"]),
+            width=int(self.rs["width"]),
+            fps=int(self.rs["fps"]),
+            height=int(self.rs["height"]),
+            playback_path=str(self.rs["playback_path"]),
+            camera_to_world=self.camera_to_world,
+        )
+        self._camera = RealSenseSource(cfg).start()
+        self._report(NodeStatus.OK, f"realsense started ({cfg.playback_path or cfg.serial or 'first camera'})")
+
+    def _close_camera(self) -> None:
+        camera, self._camera = getattr(self, "_camera", None), None
+        if camera is not None:
+            try:
+                camera.stop()
+            except Exception as exc:
+                self.get_logger().warning(f"realsense stop: {exc}")
+
+    # --- output --------------------------------------------------------------------------------------
+    def _perceive(self, frame: RGBDFrame, detections: Any, stamp: Any) -> None:
+        t0 = time.perf_counter()
+        result = self._perception.perceive(frame, detections)
+        msg = scene_to_msg(result.scene, self.base_frame, result.support_height_m, stamp)
+        self._objects_pub.publish(msg)
+        if self._cloud_pub is not None and result.points is not None and self._cloud_pub.get_subscription_count():
+            step = max(1, -(-len(result.points) // self.cloud_max_points))
+            self._cloud_pub.publish(cloud_msg(result.points[::step], result.colors[::step], self.base_frame, stamp))
+        self._frames += 1
+        self._busy_ms += (time.perf_counter() - t0) * 1e3
+        self._last_error = ""
+        if result.warnings != self._last_warnings:
+            self._last_warnings = list(result.warnings)
+            if result.warnings:
+                self._report(NodeStatus.WARN, "; ".join(result.warnings))
+        if self._frames == 1 or self._frames % self.status_every_n == 0:
+            names = ", ".join(o.name for o in result.scene.objects)
+            mean_ms = self._busy_ms / self._frames
+            self._report(
+                NodeStatus.OK,
+                f"{self._frames} frame(s), {self._dropped} dropped while busy, {mean_ms:.0f} ms each; last: {names}",
+            )
+
+    def destroy_node(self) -> None:
+        self._close_camera()
+        super().destroy_node()
+
+
+def _number(p: dict[str, Any], name: str, minimum: float) -> float:
+    value = p[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < minimum:
+        raise ConfigError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _pose(position: Any, orientation_xyzw: Any) -> np.ndarray:
+    """(4, 4) from [x, y, z] and a quaternion [x, y, z, w] (normalised); ConfigError if malformed."""
+    p, q = np.asarray(list(position), dtype=float), np.asarray(list(orientation_xyzw), dtype=float)
+    if p.shape != (3,) or not np.all(np.isfinite(p)):
+        raise ConfigError(f"camera_position_m must be 3 finite numbers [x, y, z], got {list(position)}")
+    if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-6:
+        raise ConfigError(
+            f"camera_orientation_xyzw must be a non-zero quaternion [x, y, z, w], got {list(orientation_xyzw)}"
+        )
+    return make_transform(matrix_from_quaternion(q / np.linalg.norm(q)), p)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PerceptionNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
