@@ -1,4 +1,4 @@
-"""Reachability of pick-and-place plans by IK on the Panda model (the simulator's arm and solver)."""
+"""Reachability of pick-and-place plans by IK on the Panda model (core.planning.ik: the simulator's arm and solver)."""
 
 from dataclasses import replace
 

@@ -1,10 +1,10 @@
 """Can the arm carry out a plan? Inverse kinematics on the Panda model, as the simulated executor moves.
 
-`check_reachable(plan)` solves the same damped-least-squares IK (`core.sim.executor.PandaIK`) on
-the same MuJoCo Panda (`core.sim.panda`, base at the origin of the plan's base frame) that
-executes plans in simulation, starting from the home posture: every waypoint, and by default
-every Cartesian via-point of the straight TCP lines between them (the executor's motions), so a
-plan that passes here does not fail for an unreachable pose in the simulator. Joint limits are
+`check_reachable(plan)` solves the same damped-least-squares IK (`core.planning.ik`, default
+settings) on the same MuJoCo Panda (`core.planning.panda`, base at the origin of the plan's base
+frame) that the simulated executor moves, starting from the home posture: every waypoint, and by
+default every Cartesian via-point of the straight TCP lines between them (the executor's motions),
+so a plan that passes here does not fail for an unreachable pose in the simulator. Joint limits are
 respected; collisions of the links with the scene are not checked (the plan keeps the hand clear
 of neighbours, and top-down motions keep the arm above them).
 
@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from robospatial_ros.core.planning import panda
+from robospatial_ros.core.planning.ik import IKConfig, IKError, PandaIK, solve_goal, straight_path
 
 if TYPE_CHECKING:
     from robospatial_ros.core.planning.pick_place import PickPlacePlan
@@ -26,13 +29,10 @@ _LOCK = threading.Lock()  # one IK solver (one private MjData): callers take tur
 
 
 @functools.lru_cache(maxsize=1)
-def _solver() -> Any:
-    from robospatial_ros.core.planning import panda
-    from robospatial_ros.sim.executor import ExecutorConfig, PandaIK
-
+def _solver() -> PandaIK:
     panda.import_mujoco()  # a one-line RoboSpatialError when mujoco is missing
     model = panda.build_panda_spec().compile()
-    return PandaIK(model, panda.PandaHandles.from_model(model), ExecutorConfig())
+    return PandaIK(model, panda.PandaHandles.from_model(model), IKConfig())
 
 
 def load_arm_model() -> None:
@@ -53,9 +53,6 @@ def check_reachable(
     simulated executor moves; ~35 ms), not only the six waypoints (~8 ms).
     start_q: (7,) joint angles the arm starts from (default: the home posture).
     """
-    from robospatial_ros.core.planning import panda
-    from robospatial_ros.sim.executor import ExecutionFailed, _segment, _solve_goal
-
     waypoints = plan.waypoints()
     with _LOCK:
         ik = _solver()
@@ -64,11 +61,11 @@ def check_reachable(
             previous = ik.tcp_pose(q)
             for name, pose in waypoints:
                 if check_path:
-                    q = _segment(ik, name, previous, q, pose, 0.0).path[-1]
+                    q = straight_path(ik, name, previous, q, pose)[-1]
                 else:
-                    q = _solve_goal(ik, name, pose, q)
+                    q = solve_goal(ik, name, pose, q)
                 previous = pose
-        except ExecutionFailed as exc:
+        except IKError as exc:
             return False, f"not reachable by the arm (IK): {exc}"
     what = "every pose and the straight moves between them" if check_path else "every pose"
     return True, f"the arm reaches {what}"

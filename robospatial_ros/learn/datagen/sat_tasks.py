@@ -3,7 +3,8 @@
 Conventions: world z is up; "left" is counter-clockwise seen from above. A camera's horizontal axes are
 its viewing direction and its image x with the vertical part removed, so a pitched-down camera still
 moves "forward" along the table. Each generator draws one random question from an episode and returns
-a Sample, or None when the draw would be ambiguous (inside a margin) or not visible.
+a Sample, or None when the draw would be ambiguous (inside a margin) or not visible. Episodes (sat_episode)
+are what the generators read; sat.py runs them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from robospatial_ros.core.scene import category_of
 from robospatial_ros.learn.datagen.records import Sample
 
 if TYPE_CHECKING:
-    from robospatial_ros.learn.datagen.sat import Episode
+    from robospatial_ros.learn.datagen.sat_episode import Episode
 
 CHOICES_PREFIX = " Answer with one of: "  # joins a question's stem and its listed choices
 STRAIGHT_AHEAD = "no turn, it is straight ahead"

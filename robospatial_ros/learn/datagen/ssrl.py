@@ -12,7 +12,7 @@ and verifiable (after Spatial-SSRL, arXiv 2510.27606; our own implementation):
 
 Frames are (rgb (H, W, 3) uint8, depth (H, W) float32 metres with 0/NaN = unknown, or None); they
 come from `image_folder_frames` (a folder of images with optional depth) or `sim_frames` (the
-MuJoCo tabletop). Task builders live in `ssrl_tasks`.
+MuJoCo tabletop). Task builders live in `ssrl_tasks`, the settings in `ssrl_config`.
 
     for sample in ssrl_samples(sim_frames(10, seed=0), SSRLConfig(), seed=0): ...
 """
@@ -21,100 +21,41 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from robospatial_ros.core.configio import check_choices, validate_fields
-from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.core.images import read_rgb
 from robospatial_ros.learn.datagen.episodes import check_count, progress_bar
 from robospatial_ros.learn.datagen.records import Sample
-from robospatial_ros.learn.datagen.ssrl_tasks import ALL_TASKS, BUILDERS, DEPTH_TASKS, FrameContext
+from robospatial_ros.learn.datagen.ssrl_config import ALL_TASKS, DEPTH_TASKS, SIM_INTRINSICS, SSRLConfig
+from robospatial_ros.learn.datagen.ssrl_tasks import BUILDERS, FrameContext
+
+# The settings live in ssrl_config (the task builders read them); importable from here too.
+__all__ = [
+    "ALL_TASKS",
+    "DEPTH_SUFFIX",
+    "DEPTH_TASKS",
+    "IMAGE_SUFFIXES",
+    "SIM_INTRINSICS",
+    "SSRLConfig",
+    "SSRLError",
+    "depth_path_for",
+    "image_folder_frames",
+    "sim_frames",
+    "sim_intrinsics",
+    "ssrl_samples",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SUFFIX = "_depth"  # <stem>_depth.png is the depth map of <stem>.png / .jpg, not an image
-# fx, fy, cx, cy (pixels) of the default MuJoCo tabletop camera, TabletopConfig().camera() (640x480,
-# 69.4 deg horizontal field of view); a test keeps the two in step.
-SIM_INTRINSICS = (462.1386898729645, 462.1386898729645, 319.5, 239.5)
 Frame = tuple[np.ndarray, "np.ndarray | None"]
 
 
 class SSRLError(RoboSpatialError, ValueError):
     """Frames or an image folder are unusable (missing, empty, unreadable, mismatched shapes)."""
-
-
-@dataclass(frozen=True)
-class SSRLConfig:
-    """Which SSRL tasks to build and how. Pixels in px, depths and distances in metres."""
-
-    tasks: tuple[str, ...] = ALL_TASKS  # any of ALL_TASKS; a list is accepted
-    reorder_grid_sizes: tuple[int, ...] = (2, 3)  # each item draws one grid size (g x g patches)
-    flip_grid_sizes: tuple[int, ...] = (2, 3)
-    inpaint_patch_px: int = 96  # side of the blacked-out square and of every candidate patch
-    inpaint_zoom: float = 1.6  # zoom distractor: the central 1/zoom of the region, scaled up
-    inpaint_context_scale: float = 2.0  # context distractor: the region enlarged this much, scaled down
-    inpaint_composite: bool = False  # options drawn under the image (one image) instead of 4 extra images
-    # Patches, flips and options must differ by this mean absolute grey level (0..255) to count as
-    # distinguishable; items on too uniform regions are skipped.
-    min_patch_difference: float = 3.0
-    depth_patch_px: int = 12  # side of the square patches whose depth a marker stands for
-    depth_patch_max_std_m: float = 0.02  # "low depth variance": max std of depth over such a patch
-    depth_margin_m: float = 0.15  # depth_order: near, middle and far differ by at least this
-    marker_radius_px: int = 12
-    min_marker_distance_px: float = 40.0  # between marker centres
-    relpos_dead_band_deg: float = 15.0  # skip pairs within this angle of front, back, left or right
-    relpos_min_distance_m: float = 0.05  # skip pairs closer than this in the horizontal plane
-    max_items_per_task: int = 1  # per frame
-    max_attempts: int = 20  # random draws per item before a frame is given up for a task
-    # (fx, fy, cx, cy) px of every frame with depth (frames carry no intrinsics), at the frames' resolution;
-    # the default is sim_frames' camera (SIM_INTRINSICS, 640x480).
-    intrinsics_fallback: tuple[float, float, float, float] = SIM_INTRINSICS
-    progress: bool = True  # tqdm bar over the frames
-
-    def __post_init__(self) -> None:
-        validate_fields(self)
-        for name in ("inpaint_patch_px", "depth_patch_px", "marker_radius_px", "max_items_per_task", "max_attempts"):
-            object.__setattr__(self, name, int(getattr(self, name)))  # 12.0 from a file is accepted as 12
-        for name in ("reorder_grid_sizes", "flip_grid_sizes"):
-            object.__setattr__(self, name, tuple(int(g) for g in getattr(self, name)))
-        self._check_tasks_and_grids()
-        self._check_ranges()
-
-    def _check_tasks_and_grids(self) -> None:
-        check_choices("tasks", self.tasks, ALL_TASKS)
-        for name in ("reorder_grid_sizes", "flip_grid_sizes"):
-            sizes = getattr(self, name)
-            if not sizes or any(not 2 <= g <= 8 for g in sizes):
-                raise ConfigError(f"{name} must list grid sizes in 2..8, got {list(sizes)}")
-        if len(self.intrinsics_fallback) != 4 or min(self.intrinsics_fallback[:2]) <= 0:
-            raise ConfigError(
-                f"intrinsics_fallback must be (fx, fy, cx, cy) with fx, fy > 0, got {self.intrinsics_fallback}"
-            )
-
-    def _check_ranges(self) -> None:
-        at_least = {
-            "inpaint_patch_px": 8,
-            "depth_patch_px": 3,
-            "marker_radius_px": 4,
-            "max_items_per_task": 1,
-            "max_attempts": 1,
-            "min_patch_difference": 0.0,
-            "min_marker_distance_px": 0.0,
-            "relpos_min_distance_m": 0.0,
-            "depth_patch_max_std_m": 0.0,
-        }
-        for name, low in at_least.items():
-            if getattr(self, name) < low:
-                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
-        if not 1.0 < self.inpaint_zoom <= 8.0 or not 1.0 < self.inpaint_context_scale <= 8.0:
-            raise ConfigError("inpaint_zoom and inpaint_context_scale must be in (1, 8]")
-        if not self.depth_margin_m > 0:
-            raise ConfigError(f"depth_margin_m must be > 0, got {self.depth_margin_m}")
-        if not 0.0 <= self.relpos_dead_band_deg < 45.0:
-            raise ConfigError(f"relpos_dead_band_deg must be in [0, 45), got {self.relpos_dead_band_deg}")
 
 
 # --- items ---------------------------------------------------------------------------------------

@@ -23,10 +23,8 @@ import numpy as np
 from robospatial_ros.learn.datagen.records import Sample
 
 if TYPE_CHECKING:
-    from robospatial_ros.learn.datagen.ssrl import SSRLConfig
+    from robospatial_ros.learn.datagen.ssrl_config import SSRLConfig
 
-ALL_TASKS = ("patch_reorder", "patch_flip", "patch_inpaint", "depth_order", "relative_position")
-DEPTH_TASKS = frozenset({"depth_order", "relative_position"})
 FLIP_DIRECTIONS = ("horizontal", "vertical")  # horizontal: mirrored left-right; vertical: top-bottom
 FACINGS = ("left", "right", "toward_camera", "away_from_camera")
 RELATIVE_POSITIONS = ("front-left", "front-right", "back-left", "back-right")
