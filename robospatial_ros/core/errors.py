@@ -39,15 +39,23 @@ class UnknownObjectError(RoboSpatialError, KeyError):
 
 
 class AmbiguousObjectError(RoboSpatialError, KeyError):
-    """A name matches several scene objects."""
+    """A name matches several scene objects. `descriptions` (one per match, optional) say how they differ."""
 
-    def __init__(self, name: str, matches: list[str]):
+    def __init__(self, name: str, matches: list[str], descriptions: list[str] | None = None):
         self.name = name
         self.matches = matches
+        self.descriptions = list(descriptions or [])
         super().__init__(name)
 
     def __str__(self) -> str:
-        return f"object name {self.name!r} is ambiguous; it matches: {', '.join(repr(m) for m in self.matches)}"
+        if len(self.descriptions) != len(self.matches):
+            return f"object name {self.name!r} is ambiguous; it matches: {', '.join(repr(m) for m in self.matches)}"
+        listed = "; ".join(f"{m!r} ({d})" for m, d in zip(self.matches, self.descriptions))
+        word = self.name.strip().removeprefix("the ").strip()
+        return (
+            f"object name {self.name!r} is ambiguous; it could be {listed}. Say which: by name (e.g. "
+            f"{self.matches[-1]!r}) or by place (e.g. 'the left {word}', 'the {word} nearest the robot')"
+        )
 
 
 class QuestionError(RoboSpatialError, ValueError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.errors import AmbiguousObjectError, SceneError, UnknownObjectError
 from robospatial_ros.core.geometry import OrientedBox, points_in_convex_polygon
+from robospatial_ros.core.obstacles import ObstacleMap
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class Scene:
     objects: tuple[SceneObject, ...]
     camera: CameraModel
     base_to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    # What the camera observed on the support (perceived scenes); None for scene files, whose free
+    # space is computed from the named boxes alone, as the RoboSpatial reference does.
+    obstacles: ObstacleMap | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objects", tuple(self.objects))
@@ -78,8 +82,9 @@ class Scene:
         object.__setattr__(self, "base_to_world", T)
 
     @property
-    def names(self) -> list[str]:
-        return list(self._by_name)
+    def names(self) -> ObjectNames:
+        """The object names (a list of str) that also know where each object is (see `resolve_name`)."""
+        return ObjectNames(self)
 
     @cached_property
     def _by_name(self) -> dict[str, SceneObject]:
@@ -96,13 +101,16 @@ class Scene:
             SceneObject(o.name, o.box.transformed(T), None if o.facing is None else T[:3, :3] @ o.facing, o.category)
             for o in self.objects
         ]
-        return Scene(tuple(objects), self.camera.transformed(T), T @ self.base_to_world)
+        return Scene(tuple(objects), self.camera.transformed(T), T @ self.base_to_world, _moved_map(self.obstacles, T))
+
+    def with_objects(self, objects: tuple[SceneObject, ...]) -> Scene:
+        """The same camera, robot base and observed obstacles with other objects (e.g. one moved)."""
+        return replace(self, objects=tuple(objects))
 
     def with_unknown_facings(self) -> Scene:
         """The same scene with every object's front unknown, as perception reports objects
         (so a ground-truth scene answers object-frame questions the way a perceived one does)."""
-        objects = tuple(SceneObject(o.name, o.box, None, o.category, o.score) for o in self.objects)
-        return Scene(objects, self.camera, self.base_to_world)
+        return self.with_objects(tuple(SceneObject(o.name, o.box, None, o.category, o.score) for o in self.objects))
 
     def support_of(self, obj: SceneObject, tolerance_m: float = 0.03) -> SceneObject | None:
         """The object `obj` stands on: top within `tolerance_m` of obj's bottom, under obj's centre.
@@ -124,6 +132,53 @@ class Scene:
         return best
 
 
+def _moved_map(obstacles: ObstacleMap | None, T: np.ndarray) -> ObstacleMap | None:
+    """The obstacle map after moving the world by `T`: a shift (the grid stays axis-aligned), never a turn."""
+    if obstacles is None:
+        return None
+    if not np.allclose(T[:3, :3], np.eye(3), atol=1e-9):
+        raise SceneError("a scene with an observed obstacle map can be shifted, not rotated")
+    return replace(
+        obstacles,
+        origin_xy_m=obstacles.origin_xy_m + T[:2, 3],
+        support_height_m=obstacles.support_height_m + float(T[2, 3]),
+    )
+
+
+class ObjectNames(list):
+    """A scene's object names, a plain `list[str]`, that also knows the scene they name.
+
+    The parsers take the known names as a list; handing them this list instead lets a reference
+    pick one of several objects of a category by where it is ("the left bowl", "the bowl nearest
+    the robot") without every parser taking the scene.
+    """
+
+    def __init__(self, scene: Scene):
+        super().__init__(o.name for o in scene.objects)
+        self.scene = scene
+
+
+# "the left bowl", "the leftmost bowl", "the nearest bowl", ... and "the bowl on the left",
+# "the bowl nearest (to) the robot", "the bowl closest to the camera".
+_POSITION_FIRST = re.compile(
+    r"^(?:the\s+)?(?P<pos>left|leftmost|right|rightmost|nearest|closest|farthest|furthest)(?:\s+one)?\s+(?P<rest>.+)$"
+)
+_POSITION_AFTER = re.compile(
+    r"^(?:the\s+)?(?P<rest>.+?)\s+(?:on\s+the\s+(?P<side>left|right)"
+    r"|(?P<pos>nearest|closest|farthest|furthest)(?:\s+to)?\s+(?:the\s+)?(?:robot|arm|base|me))$"
+)
+_POSITION_KEY = {
+    "left": "left",
+    "leftmost": "left",
+    "right": "right",
+    "rightmost": "right",
+    "nearest": "near",
+    "closest": "near",
+    "farthest": "far",
+    "furthest": "far",
+}
+
+
 def _normalized(name: str) -> str:
     return re.sub(r"\s+", " ", name.strip().rstrip(".!?,;: ").lower())
 
@@ -132,7 +187,11 @@ def resolve_name(name: str, known: list[str]) -> str:
     """Match a name from a question to a scene name.
 
     Verbatim first (names may carry punctuation, e.g. 'Brown potato.'), then case- and
-    trailing-punctuation-insensitive. Raises UnknownObjectError / AmbiguousObjectError.
+    trailing-punctuation-insensitive, then by category ("mug" for a single "mug_1" or "red mug").
+    When `known` is a scene's `ObjectNames`, a position word picks one of several objects of a
+    category: left/leftmost and right/rightmost in the camera image, nearest/farthest from the
+    robot base. Raises UnknownObjectError, or AmbiguousObjectError listing the candidates with
+    how to tell them apart.
     """
     if name in known:
         return name
@@ -141,14 +200,69 @@ def resolve_name(name: str, known: list[str]) -> str:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise AmbiguousObjectError(name, matches)
-    # "mug" for a scene holding a single "mug_0" (or "red mug") is unambiguous enough.
-    by_category = [k for k in known if category_of(k) == key or category_of(k).endswith(" " + key)]
+        raise AmbiguousObjectError(name, matches, _describe(matches, known))
+    by_category = _by_category(key, known)
     if len(by_category) == 1:
         return by_category[0]
     if len(by_category) > 1:
-        raise AmbiguousObjectError(name, by_category)
-    raise UnknownObjectError(name.strip(), known)
+        raise AmbiguousObjectError(name, by_category, _describe(by_category, known))
+    picked = _by_position(key, known)
+    if picked is not None:
+        return picked
+    raise UnknownObjectError(name.strip(), list(known))
+
+
+def _by_category(key: str, known: list[str]) -> list[str]:
+    key = re.sub(r"^the\s+", "", key)
+    return [k for k in known if category_of(k) == key or category_of(k).endswith(" " + key)]
+
+
+def _by_position(key: str, known: list[str]) -> str | None:
+    """The object a position phrase names ("the left bowl"), None when `key` has no position word."""
+    m = _POSITION_FIRST.match(key) or _POSITION_AFTER.match(key)
+    if m is None:
+        return None
+    word = m.group("pos") or (m.groupdict().get("side") or "")
+    candidates = _by_category(m.group("rest"), known) or [k for k in known if _normalized(k) == m.group("rest")]
+    if not candidates:
+        raise UnknownObjectError(m.group("rest"), list(known))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not isinstance(known, ObjectNames):
+        raise AmbiguousObjectError(key, candidates)
+    places = _places(known.scene, candidates)
+    how = _POSITION_KEY[word]
+    column = 0 if how in ("left", "right") else 1  # image x, or distance from the base
+    sign = -1.0 if how in ("right", "far") else 1.0
+    order = lambda n: sign * places[n][column]  # noqa: E731 - smallest first
+    return min(candidates, key=order)
+
+
+def _places(scene: Scene, names: list[str]) -> dict[str, tuple[float, float]]:
+    """name -> (image x of the box centre in pixels (inf when not in view), metres from the robot base
+    on the floor plan)."""
+    objects = [scene.get(n) for n in names]
+    centres = np.array([o.box.center for o in objects])  # (N, 3) world frame, metres
+    uv, depth = scene.camera.project(centres)
+    u = np.where(np.isfinite(uv[:, 0]) & (depth > 0), uv[:, 0], np.inf)
+    base_xy = scene.base_to_world[:2, 3]
+    reach = np.linalg.norm(centres[:, :2] - base_xy, axis=1)
+    return {n: (float(u[i]), float(reach[i])) for i, n in enumerate(names)}
+
+
+def _describe(candidates: list[str], known: list[str]) -> list[str]:
+    """How to tell the candidates apart: their order left to right in the image and from the robot."""
+    if not isinstance(known, ObjectNames) or len(candidates) < 2:
+        return []
+    places = _places(known.scene, candidates)
+    by_x = sorted(candidates, key=lambda n: places[n][0])
+    by_reach = sorted(candidates, key=lambda n: places[n][1])
+    out = []
+    for n in candidates:
+        side = "leftmost" if n == by_x[0] else "rightmost" if n == by_x[-1] else "between"
+        near = "nearest the robot" if n == by_reach[0] else "farthest from the robot" if n == by_reach[-1] else ""
+        out.append(", ".join(x for x in (f"{side} in the image", near) if x))
+    return out
 
 
 def _matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
+from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
@@ -21,6 +22,7 @@ from robospatial_ros.core.geometry import (
     matrix_from_quaternion,
     quaternion_from_matrix,
 )
+from robospatial_ros.core.obstacles import FREE, OCCUPIED, UNKNOWN, ObstacleMap
 from robospatial_ros.core.perception.frame import BoxDetections, MaskDetections
 from robospatial_ros.core.planning.pick_place import PickPlacePlan as CorePlan
 from robospatial_ros.core.reasoning.reasoner import Answer
@@ -213,7 +215,7 @@ def object_from_msg(msg: DetectedObject) -> SceneObject:
 def scene_to_msg(
     scene: Scene, frame_id: str, support_height_m: float = float("nan"), stamp: Time | None = None
 ) -> DetectedObjectArray:
-    """A Scene (objects + camera) -> DetectedObjectArray in `frame_id` (the scene's world frame)."""
+    """A Scene (objects, camera, observed obstacle map) -> DetectedObjectArray in `frame_id` (the scene's world)."""
     cam = scene.camera
     msg = DetectedObjectArray(
         objects=[object_to_msg(o) for o in scene.objects], support_height_m=float(support_height_m)
@@ -223,6 +225,8 @@ def scene_to_msg(
         msg.header.stamp = stamp
     msg.camera_info = camera_info_msg(cam.K, cam.width, cam.height, frame_id)
     msg.camera_pose = matrix_to_pose(cam.camera_to_world)
+    if scene.obstacles is not None:
+        msg.obstacle_map = obstacle_map_to_msg(scene.obstacles, msg.header)
     return msg
 
 
@@ -231,9 +235,40 @@ def scene_from_msg(msg: DetectedObjectArray) -> Scene:
     K = intrinsics_from_msg(msg.camera_info)
     try:
         camera = CameraModel(K, msg.camera_info.width, msg.camera_info.height, pose_to_matrix(msg.camera_pose))
-        return Scene(tuple(object_from_msg(o) for o in msg.objects), camera)
+        objects = tuple(object_from_msg(o) for o in msg.objects)
+        return Scene(objects, camera, obstacles=obstacle_map_from_msg(msg.obstacle_map))
     except (ValueError, RoboSpatialError) as exc:
         raise MessageError(f"objects message is not a valid scene: {exc}") from None
+
+
+def obstacle_map_to_msg(obstacles: ObstacleMap, header: Header) -> OccupancyGrid:
+    """The observed map as a nav_msgs/OccupancyGrid (row-major, row = y), its origin z on the support."""
+    h, w = obstacles.shape
+    msg = OccupancyGrid(header=header)
+    msg.info.resolution = float(obstacles.resolution_m)
+    msg.info.width, msg.info.height = int(w), int(h)
+    x0, y0 = (float(v) for v in obstacles.origin_xy_m)
+    msg.info.origin.position = Point(x=x0, y=y0, z=float(obstacles.support_height_m))
+    msg.info.origin.orientation.w = 1.0
+    msg.data = obstacles.cells.astype(np.int8).ravel().tolist()
+    return msg
+
+
+def obstacle_map_from_msg(msg: OccupancyGrid) -> ObstacleMap | None:
+    """nav_msgs/OccupancyGrid -> ObstacleMap; None when empty. Values other than 0 and -1 count as occupied
+    (other senders use 1-100 as occupancy probabilities); a turned grid is a MessageError."""
+    w, h = int(msg.info.width), int(msg.info.height)
+    if w == 0 or h == 0:
+        return None
+    if len(msg.data) != w * h:
+        raise MessageError(f"obstacle map: {w}x{h} cells need {w * h} values, got {len(msg.data)}")
+    q = msg.info.origin.orientation
+    if abs(abs(q.w) - 1.0) > 1e-6:
+        raise MessageError("obstacle map: the grid must be axis-aligned with the header frame (identity origin)")
+    raw = np.asarray(msg.data, dtype=np.int16).reshape(h, w)
+    cells = np.where(raw < 0, UNKNOWN, np.where(raw == 0, FREE, OCCUPIED)).astype(np.int8)
+    origin = msg.info.origin.position
+    return ObstacleMap(cells, np.array([origin.x, origin.y]), float(msg.info.resolution), float(origin.z))
 
 
 def masks_from_msg(msg: InstanceMasks) -> MaskDetections:
