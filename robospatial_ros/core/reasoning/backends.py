@@ -42,7 +42,8 @@ from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.compatibility import footprint_fits
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.context import frame_exclude, point_sides
-from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
+from robospatial_ros.core.spatial.grid import OccupancyGrid
+from robospatial_ros.core.spatial.occupancy import grid_for
 from robospatial_ros.core.spatial.types import QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
 

@@ -21,7 +21,8 @@ from robospatial_ros.core.language.commands import PlacementCommand
 from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.compatibility import candidate_fits, compatibility
 from robospatial_ros.core.spatial.configuration import configuration
-from robospatial_ros.core.spatial.context import side_mask
+from robospatial_ros.core.spatial.context import Candidates, side_mask
+from robospatial_ros.core.spatial.frames import frame_rule
 from robospatial_ros.core.spatial.types import Frame, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -68,7 +69,13 @@ def _relation_holds(
     return command.relation in holds
 
 
-def _rank(cands, fitting: np.ndarray, distance, target: SceneObject, margin_m: float) -> np.ndarray:  # noqa: ANN001
+def _rank(
+    cands: Candidates,
+    fitting: np.ndarray,
+    distance: Callable[[np.ndarray], np.ndarray],
+    target: SceneObject,
+    margin_m: float,
+) -> np.ndarray:
     """Fitting candidate indices in placement preference order (at most MAX_CHECKED)."""
     needed = float(np.max(target.box.size[:2])) / 2 + margin_m
     roomy = cands.clearance_m[fitting] >= needed
@@ -98,8 +105,8 @@ def placements(
     if command.relation is Relation.ON_TOP:
         yield _on_top(view, target, reference)
         return
-    physical = command.frame is Frame.WORLD and view.config.world_heading == "base"
-    cands, fits, angles = candidate_fits(view, target, reference, in_image=not physical)
+    in_image = frame_rule(command.frame, view.config).image_based  # the robot base frame tries unseen spots too
+    cands, fits, angles = candidate_fits(view, target, reference, in_image)
     fitting = np.flatnonzero(side_mask(view, reference, cands, command.frame, command.relation) & fits.any(axis=1))
     phrase = _PHRASES[command.relation]
     if len(fitting) == 0:

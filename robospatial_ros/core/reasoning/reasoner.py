@@ -18,6 +18,7 @@ from robospatial_ros.core.spatial.compatibility import Fit, compatibility
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.configuration import configuration
 from robospatial_ros.core.spatial.context import context_points
+from robospatial_ros.core.spatial.frames import FrameRule, frame_rule
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -88,11 +89,11 @@ class GeometricReasoner:
             fit = compatibility(view, target, ref, query.frame, query.relation)
             return Answer(query, "Yes" if fit.fits else "No", fit.fits, placement=fit, assumptions=notes)
         holds = query.relation in configuration(view, target, ref, query.frame)
-        if query.frame is not Frame.OBJECT and query.relation not in (Relation.ABOVE, Relation.BELOW):
+        # The camera rule compares what the camera sees: an object out of view has no side.
+        planar = query.relation not in (Relation.ABOVE, Relation.BELOW)
+        if planar and frame_rule(query.frame, view.config) is FrameRule.CAMERA:
             for obj in (target, ref):
-                if view.view(obj).ego is None and not (
-                    query.frame is Frame.WORLD and self.config.world_heading == "base"
-                ):
+                if view.view(obj).ego is None:
                     notes.append(f"the {obj.name} is not in the camera's view")
         return Answer(query, "Yes" if holds else "No", holds, assumptions=notes)
 

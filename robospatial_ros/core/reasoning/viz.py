@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from robospatial_ros.core.reasoning.reasoner import Answer
-from robospatial_ros.core.spatial.occupancy import OccupancyGrid
+from robospatial_ros.core.spatial.grid import OccupancyGrid
 from robospatial_ros.core.spatial.view import SceneView
 
 # BGR colours.

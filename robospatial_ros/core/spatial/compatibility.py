@@ -11,7 +11,7 @@ surface, A's horizontal extents no larger than B's.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -19,7 +19,9 @@ import numpy as np
 from robospatial_ros.core.geometry import points_in_convex_polygon, polygon_area_centroid, rot_z
 from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.context import Candidates, candidates, side_mask
-from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
+from robospatial_ros.core.spatial.frames import frame_rule
+from robospatial_ros.core.spatial.grid import OccupancyGrid
+from robospatial_ros.core.spatial.occupancy import grid_for
 from robospatial_ros.core.spatial.types import PLANAR, Frame, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -153,61 +155,58 @@ def _fit_map(grid: OccupancyGrid, kernels: _Kernels, angle_deg: float, buffer_ra
 
 def _footprint_kernels(view: SceneView, a: SceneObject, grid: OccupancyGrid) -> list[_Kernels]:
     """A's kernels at each configured rotation, cached per object."""
-    key = ("fit-kernels", a.name)
-    if key not in view.cache:
+    cache = view.results(_CompatibilityResults).kernels
+    if a.name not in cache:
         cfg = view.config
         fp = view.view(a).footprint
         local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
         buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
-        view.cache[key] = [
+        cache[a.name] = [
             _kernels(grid, local @ rot_z(math.radians(angle))[:2, :2].T, buffer_cells)
             for angle in cfg.compatibility_angles_deg
         ]
-    return view.cache[key]  # type: ignore[return-value]
+    return cache[a.name]
 
 
 def _fit_maps(view: SceneView, a: SceneObject, support: SceneObject | None) -> list[_FitMap]:
     """Cached per (A, support): one map per configured rotation, on the grid without A."""
-    key = ("fit-maps", a.name, None if support is None else support.name)
-    if key not in view.cache:
+    cache = view.results(_CompatibilityResults).fit_maps
+    key = (a.name, None if support is None else support.name)
+    if key not in cache:
         cfg = view.config
         grid = grid_for(view, frozenset([a.name]), support)
         kernels = _footprint_kernels(view, a, grid)
-        view.cache[key] = [
+        cache[key] = [
             _fit_map(grid, k, angle, cfg.buffer_ratio) for k, angle in zip(kernels, cfg.compatibility_angles_deg)
         ]
-    return view.cache[key]  # type: ignore[return-value]
+    return cache[key]
 
 
 def compatibility(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame, relation: Relation) -> Fit:
     """Whether (and where) A fits `relation` of B in `frame`."""
-    key = ("compatibility", a.name, b.name, frame, relation)
-    if key in view.cache:
-        return view.cache[key]  # type: ignore[return-value]
+    cache = view.results(_CompatibilityResults).fits
+    key = (a.name, b.name, frame, relation)
+    if key in cache:
+        return cache[key]
     if relation is Relation.ON_TOP:
         fit = on_top(view, a, b) if frame is Frame.WORLD else Fit(False, reason="'on top' is asked in the world frame")
-        view.cache[key] = fit
+        cache[key] = fit
         return fit
     # Every side in every frame that tries the same candidates shares them and their fits: answer
-    # them together (a scene's questions ask them all).
-    physical = _is_physical(view, frame)
-    frames = [f for f in Frame if _is_physical(view, f) == physical]
-    for (f, rel), fit in _fits_beside(view, a, b, frames, physical).items():
-        view.cache[("compatibility", a.name, b.name, f, rel)] = fit
-    return view.cache[key]  # type: ignore[return-value]
-
-
-def _is_physical(view: SceneView, frame: Frame) -> bool:
-    """Image-based frames try the points the camera sees (as the reference does); the robot base
-    frame is a question about the world, so it tries every free point."""
-    return frame is Frame.WORLD and view.config.world_heading == "base"
+    # them together (a scene's questions ask them all). Image-based frames try the points the camera
+    # sees (as the reference does); the robot base frame tries every free point (see `frames`).
+    in_image = frame_rule(frame, view.config).image_based
+    frames = [f for f in Frame if frame_rule(f, view.config).image_based == in_image]
+    for (f, rel), fit in _fits_beside(view, a, b, frames, in_image).items():
+        cache[(a.name, b.name, f, rel)] = fit
+    return cache[key]
 
 
 def _fits_beside(
-    view: SceneView, a: SceneObject, b: SceneObject, frames: list[Frame], physical: bool
+    view: SceneView, a: SceneObject, b: SceneObject, frames: list[Frame], in_image: bool
 ) -> dict[tuple[Frame, Relation], Fit]:
     """A's fit left, right, in front of and behind B in each of `frames` (all on one candidate set)."""
-    cands, fits, angles = candidate_fits(view, a, b, in_image=not physical)
+    cands, fits, angles = candidate_fits(view, a, b, in_image)
     keys = [(f, rel) for f in frames for rel in PLANAR]
     sides = np.stack([side_mask(view, b, cands, f, rel) for f, rel in keys]).reshape(len(keys), -1)  # (S, N)
     fitting = sides & fits.any(axis=1)
@@ -233,13 +232,25 @@ def candidate_fits(
 
     Shared by every frame and direction of the pair (A, B).
     """
-    key = ("candidate-fits", a.name, b.name, in_image)
-    if key not in view.cache:
+    cache = view.results(_CompatibilityResults).candidate_fits
+    key = (a.name, b.name, in_image)
+    if key not in cache:
         cfg = view.config
         threshold = cfg.context_threshold_m + (a.box.size[:2].max() + b.box.size[:2].max()) / 2
         cands = candidates(view, b, threshold, frozenset([a.name]), in_image)
         cells = cands.grid.index_of(cands.xyz[:, :2])  # (N, 2) row, col
         maps = _fit_maps(view, a, view.support_of(b))
         fits = np.stack([m.fits[cells[:, 0], cells[:, 1]] for m in maps], axis=1).reshape(len(cells), len(maps))
-        view.cache[key] = (cands, fits, np.array([m.angle_deg for m in maps]))
-    return view.cache[key]  # type: ignore[return-value]
+        cache[key] = (cands, fits, np.array([m.angle_deg for m in maps]))
+    return cache[key]
+
+
+@dataclass
+class _CompatibilityResults:
+    """Per-query compatibility results of one SceneView."""
+
+    kernels: dict[str, list[_Kernels]] = field(default_factory=dict)  # by A's name
+    fit_maps: dict[tuple[str, str | None], list[_FitMap]] = field(default_factory=dict)  # by (A, support or None)
+    # by (A, B, in_image): B's candidates, (N, R) bool fits, (R,) rotations in degrees
+    candidate_fits: dict[tuple[str, str, bool], tuple[Candidates, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    fits: dict[tuple[str, str, Frame, Relation], Fit] = field(default_factory=dict)  # by (A, B, frame, relation)

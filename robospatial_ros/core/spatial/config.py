@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from robospatial_ros.core.configio import check_field_types
+from robospatial_ros.core.errors import ConfigError
 
 STRICTNESS = ("strict", "lenient")
 WORLD_HEADINGS = ("camera", "base")
@@ -90,20 +91,20 @@ class SpatialConfig:
     def __post_init__(self) -> None:
         check_field_types(self)
         if self.strictness not in STRICTNESS:
-            raise ValueError(f"strictness must be one of {STRICTNESS}, got {self.strictness!r}")
+            raise ConfigError(f"strictness must be one of {STRICTNESS}, got {self.strictness!r}")
         if self.world_heading not in WORLD_HEADINGS:
-            raise ValueError(f"world_heading must be one of {WORLD_HEADINGS}, got {self.world_heading!r}")
+            raise ConfigError(f"world_heading must be one of {WORLD_HEADINGS}, got {self.world_heading!r}")
         for name in ("grid_resolution_m", "context_threshold_m"):
             if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("min_distance_m", "support_tolerance_m"):
             if not float(getattr(self, name)) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not 0.0 < float(self.buffer_ratio) <= 1.0:
-            raise ValueError(f"buffer_ratio must be in (0, 1], got {self.buffer_ratio!r}")
+            raise ConfigError(f"buffer_ratio must be in (0, 1], got {self.buffer_ratio!r}")
         if int(self.max_context_points) < 1:
-            raise ValueError(f"max_context_points must be >= 1, got {self.max_context_points!r}")
+            raise ConfigError(f"max_context_points must be >= 1, got {self.max_context_points!r}")
         if not self.compatibility_angles_deg:
-            raise ValueError("compatibility_angles_deg must list at least one angle")
+            raise ConfigError("compatibility_angles_deg must list at least one angle")
         if self.grid_resolution_m > self.context_threshold_m:
-            raise ValueError("grid_resolution_m must not exceed context_threshold_m")
+            raise ConfigError("grid_resolution_m must not exceed context_threshold_m")

@@ -3,16 +3,20 @@
 Rules (DESIGN.md section 3, reference generator semantics):
 - ego: left/right from image-column extents of the silhouettes, in front/behind from
   optical depth ranges; world: the same (world_heading camera) or the robot base axes
-  (world_heading base); object: signs of the centre offset along B's front/right,
-  nothing when the 3D boxes overlap. above/below always compare true world heights.
+  (world_heading base), as `frames.frame_rule` decides; object: signs of the centre offset
+  along B's front/right, nothing when the 3D boxes overlap. above/below always compare
+  true world heights.
 - strict: extents must separate; lenient: centroids decide (see each function).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from robospatial_ros.core.scene import SceneObject
+from robospatial_ros.core.spatial.frames import FrameRule, frame_rule
 from robospatial_ros.core.spatial.types import Frame, Relation
 from robospatial_ros.core.spatial.view import ObjectView, PlanarView, SceneView
 
@@ -108,34 +112,43 @@ def _separating_axes_overlap(a: ObjectView, b: ObjectView, tol: float = 1e-9) ->
     return not bool(separated.any())
 
 
-def planar_views(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame) -> tuple[PlanarView, PlanarView] | None:
-    """The viewer-plane descriptions the ego/world rules compare; None if either is unseen."""
-    va, vb = view.view(a), view.view(b)
-    if frame is Frame.WORLD and view.config.world_heading == "base":
+def planar_views(va: ObjectView, vb: ObjectView, rule: FrameRule) -> tuple[PlanarView, PlanarView] | None:
+    """The viewer-plane descriptions the camera and base rules compare; None if either is unseen."""
+    if rule is FrameRule.BASE:
         return va.base, vb.base
     if va.ego is None or vb.ego is None:
         return None
     return va.ego, vb.ego
 
 
+def planar(va: ObjectView, vb: ObjectView, rule: FrameRule, strict: bool) -> set[Relation]:
+    """Left/right/in front/behind of A relative to B, judged by `rule` (see `frames`)."""
+    if rule is FrameRule.OBJECT:
+        return object_frame(va, vb)
+    views = planar_views(va, vb, rule)
+    if views is None:
+        return set()
+    return {rel for rel in (horizontal(*views, strict), depth(*views, strict)) if rel is not None}
+
+
+@dataclass
+class _Relations:
+    """Per-query configuration answers of one SceneView, by (A's name, B's name, frame)."""
+
+    relations: dict[tuple[str, str, Frame], set[Relation]] = field(default_factory=dict)
+
+
 def configuration(view: SceneView, a: SceneObject, b: SceneObject, frame: Frame) -> set[Relation]:
     """Every configuration relation that holds for A relative to B in `frame`."""
-    key = ("configuration", a.name, b.name, frame)
-    if key in view.cache:
-        return view.cache[key]  # type: ignore[return-value]
+    cache = view.results(_Relations).relations
+    key = (a.name, b.name, frame)
+    if key in cache:
+        return cache[key]
     strict = view.config.strictness == "strict"
     va, vb = view.view(a), view.view(b)
-    out: set[Relation] = set()
-    if frame is Frame.OBJECT:
-        out |= object_frame(va, vb)
-    else:
-        planar = planar_views(view, a, b, frame)
-        if planar is not None:
-            for rel in (horizontal(*planar, strict), depth(*planar, strict)):
-                if rel is not None:
-                    out.add(rel)
+    out = planar(va, vb, frame_rule(frame, view.config), strict)
     up_down = vertical(va, vb, strict)
     if up_down is not None:
         out.add(up_down)
-    view.cache[key] = out
+    cache[key] = out
     return out

@@ -15,9 +15,12 @@ import cv2
 import numpy as np
 
 from robospatial_ros.core.camera import MIN_DEPTH_M
+from robospatial_ros.core.errors import UnsupportedQueryError
 from robospatial_ros.core.geometry import invert_transform, points_in_convex_polygon, transform_points
 from robospatial_ros.core.scene import SceneObject
-from robospatial_ros.core.spatial.occupancy import OccupancyGrid, grid_for
+from robospatial_ros.core.spatial.frames import FrameRule, frame_rule
+from robospatial_ros.core.spatial.grid import OccupancyGrid
+from robospatial_ros.core.spatial.occupancy import grid_for
 from robospatial_ros.core.spatial.types import Frame, Relation
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -35,7 +38,7 @@ class Candidates:
     depth: np.ndarray  # (N,) optical depth, metres
     clearance_m: np.ndarray  # (N,) distance to the nearest blocked cell, metres
     grid: OccupancyGrid
-    sides: dict[tuple[Frame, Relation], np.ndarray] = field(default_factory=dict)  # side_mask cache
+    sides: dict[tuple[FrameRule, Relation], np.ndarray] = field(default_factory=dict)  # side_mask cache
     occluded: np.ndarray | None = None  # (N,) bool, filled by context_points
 
     def take(self, index: np.ndarray) -> Candidates:
@@ -58,9 +61,10 @@ def candidates(
 
     `in_image`: keep only points whose pixel lies in the image (every image-based answer).
     """
-    key = ("candidates", ref.name, round(threshold_m, 9), exclude, in_image)
-    if key in view.cache:
-        return view.cache[key]  # type: ignore[return-value]
+    cache = view.results(_ContextResults).candidates
+    key = (ref.name, round(threshold_m, 9), exclude, in_image)
+    if key in cache:
+        return cache[key]
     grid = grid_for(view, exclude, view.support_of(ref))
     # Only cells within the threshold of the footprint matter: work in that window.
     lo, hi = _footprint_box(view, ref, threshold_m + grid.resolution_m)
@@ -87,7 +91,7 @@ def candidates(
     xyz = np.empty((len(r), 3))  # (N, 3) world, metres: cell centres at the reference's base height
     xyz[:, :2], xyz[:, 2] = centers[r, c], view.view(ref).z_min
     result = Candidates(xyz, near.uv[win][r, c], near.depth[win][r, c], clearance[r, c], grid)
-    view.cache[key] = result
+    cache[key] = result
     return result
 
 
@@ -124,8 +128,8 @@ def _near_cells(view: SceneView, ref: SceneObject, grid: OccupancyGrid, rows: sl
     Built once for the widest window a scene's questions ask (compatibility widens the threshold
     by half of the largest objects' extents), rebuilt larger if a wider one is asked later.
     """
-    key = ("near-cells", ref.name)
-    near: _NearCells | None = view.cache.get(key)  # type: ignore[assignment]
+    cache = view.results(_ContextResults).near_cells
+    near = cache.get(ref.name)
     if near is not None and near.covers(rows, cols):
         return near
     cfg = view.config
@@ -142,8 +146,17 @@ def _near_cells(view: SceneView, ref: SceneObject, grid: OccupancyGrid, rows: sl
     uv, depth = view.scene.camera.project(xyz)
     visible = (depth > MIN_DEPTH_M) & view.scene.camera.in_image(uv)
     near = _NearCells(rows, cols, centers, dist, uv.reshape(*shape, 2), depth.reshape(shape), visible.reshape(shape))
-    view.cache[key] = near
+    cache[ref.name] = near
     return near
+
+
+@dataclass
+class _ContextResults:
+    """Per-query context results of one SceneView."""
+
+    # by (reference name, threshold in metres rounded to 1e-9, objects left out of the grid, in_image)
+    candidates: dict[tuple[str, float, frozenset[str], bool], Candidates] = field(default_factory=dict)
+    near_cells: dict[str, _NearCells] = field(default_factory=dict)  # by reference name
 
 
 def occluders(view: SceneView, ref: SceneObject) -> list[SceneObject]:
@@ -167,7 +180,9 @@ def occluded(view: SceneView, ref: SceneObject, uv: np.ndarray) -> np.ndarray:
     out = np.zeros(len(uv), dtype=bool)
     for obj in occluders(view, ref):
         v = view.view(obj)
-        box = v.ego.box  # type: ignore[union-attr]
+        if v.ego is None:
+            continue  # never: occluders are in the image
+        box = v.ego.box
         near = (uv[:, 0] >= box[0]) & (uv[:, 0] <= box[2]) & (uv[:, 1] >= box[1]) & (uv[:, 1] <= box[3])
         if near.any():
             out[near] |= points_in_convex_polygon(uv[near], v.silhouette)
@@ -175,16 +190,18 @@ def occluded(view: SceneView, ref: SceneObject, uv: np.ndarray) -> np.ndarray:
 
 
 def side_mask(view: SceneView, ref: SceneObject, cands: Candidates, frame: Frame, relation: Relation) -> np.ndarray:
-    """(N,) bool: which candidates lie `relation` of `ref` in `frame` (cached per candidate set)."""
-    if frame is Frame.WORLD and view.config.world_heading == "camera":
-        frame = Frame.EGO  # the reference generator's world frame reads sides as the camera does
-    key = (frame, relation)
+    """(N,) bool: which candidates lie `relation` of `ref` in `frame` (cached per candidate set).
+
+    Cached per frame rule, so frames that follow the same rule (ego, and world under
+    `world_heading: camera`) share their masks."""
+    rule = frame_rule(frame, view.config)
+    key = (rule, relation)
     if key not in cands.sides:
         if relation not in _SIDES:
-            raise ValueError(f"sides are left/right/in front/behind, not {relation.value!r}")
-        # One frame's four sides share their projections: label them together.
-        for rel, mask in _side_masks(view, ref, cands.xyz, cands.uv, cands.depth, frame).items():
-            cands.sides[(frame, rel)] = mask
+            raise UnsupportedQueryError(f"sides are left/right/in front/behind, not {relation.value!r}")
+        # One rule's four sides share their projections: label them together.
+        for rel, mask in _side_masks(view, ref, cands.xyz, cands.uv, cands.depth, rule).items():
+            cands.sides[(rule, rel)] = mask
     return cands.sides[key]
 
 
@@ -193,20 +210,18 @@ def point_sides(
 ) -> dict[Relation, np.ndarray]:
     """(N,) bool per side (left, right, in front, behind): which points lie there of `ref` in `frame`,
     by the rule context candidates follow. xyz (N, 3) world, metres; uv (N, 2) pixels; depth (N,) metres."""
-    if frame is Frame.WORLD and view.config.world_heading == "camera":
-        frame = Frame.EGO
-    return _side_masks(view, ref, xyz, uv, depth, frame)
+    return _side_masks(view, ref, xyz, uv, depth, frame_rule(frame, view.config))
 
 
 _SIDES = (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND)
 
 
 def _side_masks(
-    view: SceneView, ref: SceneObject, xyz: np.ndarray, uv: np.ndarray, depth: np.ndarray, frame: Frame
+    view: SceneView, ref: SceneObject, xyz: np.ndarray, uv: np.ndarray, depth: np.ndarray, rule: FrameRule
 ) -> dict[Relation, np.ndarray]:
     rv = view.view(ref)
     n = len(xyz)
-    if frame is Frame.OBJECT:
+    if rule is FrameRule.OBJECT:
         d = xyz - rv.obj.box.center
         along, across = d @ rv.forward, d @ rv.right
         half_f, half_r = rv.half_forward_m + OBJECT_MARGIN_M, rv.half_right_m + OBJECT_MARGIN_M
@@ -216,7 +231,7 @@ def _side_masks(
             Relation.RIGHT: across > half_r,
             Relation.LEFT: across < -half_r,
         }
-    if frame is Frame.WORLD and view.config.world_heading == "base":
+    if rule is FrameRule.BASE:
         pts = transform_points(invert_transform(view.scene.base_to_world), xyz)
         x, depth, pv = -pts[:, 1], pts[:, 0], rv.base
     else:
@@ -237,7 +252,7 @@ def _side_masks(
 def context_points(view: SceneView, ref: SceneObject, frame: Frame, relation: Relation) -> Candidates:
     """Up to `max_context_points` visible free points `relation` of `ref` in `frame`, best first."""
     if relation not in (Relation.LEFT, Relation.RIGHT, Relation.IN_FRONT, Relation.BEHIND):
-        raise ValueError(f"context is defined for left/right/in front/behind, not {relation.value!r}")
+        raise UnsupportedQueryError(f"context is defined for left/right/in front/behind, not {relation.value!r}")
     cands = candidates(view, ref, view.config.context_threshold_m, frame_exclude(ref))
     if cands.occluded is None:
         cands.occluded = occluded(view, ref, cands.uv)

@@ -2,14 +2,16 @@
 
 `SceneView` wraps a Scene and a SpatialConfig and caches, per object, what the
 camera sees of it (silhouette, pixel extents, depth range), its heights, its
-extents along the robot base axes and its own front/left axes; and, per query,
-the occupancy grids. Answering all RoboSpatial questions for a scene reuses them.
+extents along the robot base axes and its own front/left axes; per support, the
+obstacle footprints stamped on the occupancy grid; and, per query, each module's
+results. Answering all RoboSpatial questions for a scene reuses them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
@@ -24,8 +26,10 @@ from robospatial_ros.core.geometry import (
 )
 from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.grid import ObstacleLayers, empty_grid, stamp_obstacles
 
 UP = np.array([0.0, 0.0, 1.0])
+Store = TypeVar("Store")  # a module's dataclass of per-query results (see SceneView.results)
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,9 @@ class ObjectView:
 
         The object's facing when known; else from the object toward the camera.
         """
-        if not self.facing_assumed:
-            f = self.obj.facing.copy()  # type: ignore[union-attr]
+        facing = self.obj.facing
+        if facing is not None and not self.facing_assumed:
+            f = facing.copy()
         else:
             f = self.scene.camera.position - self.obj.box.center
         f[2] = 0.0
@@ -189,14 +194,20 @@ class ObjectView:
 
 
 class SceneView:
-    """A scene seen under one SpatialConfig, with per-object and per-query caches."""
+    """A scene seen under one SpatialConfig, with per-scene measurements and per-query results.
+
+    Per scene (shared with the views `for_new_query` makes): each object's `ObjectView`, its support
+    and the obstacle stamps per support. Per query: each module above keeps its results in its own
+    typed store (`results`), so this class needs none of their types and imports none of them.
+    """
 
     def __init__(self, scene: Scene, config: SpatialConfig | None = None):
         self.scene = scene
         self.config = config or SpatialConfig()
-        self._views: dict[str, ObjectView] = {}
-        self._supports: dict[str, SceneObject | None] = {}
-        self.cache: dict[tuple, object] = {}
+        self._views: dict[str, ObjectView] = {}  # by object name
+        self._supports: dict[str, SceneObject | None] = {}  # by object name
+        self._layers: dict[str | None, ObstacleLayers] = {}  # by the support's name (None: no support)
+        self._results: dict[type, object] = {}  # a module's store type -> this view's store of it
 
     def view(self, obj: SceneObject) -> ObjectView:
         if obj.name not in self._views:
@@ -208,21 +219,68 @@ class SceneView:
             self._supports[obj.name] = self.scene.support_of(obj, self.config.support_tolerance_m)
         return self._supports[obj.name]
 
+    def obstacle_layers(self, support: SceneObject | None) -> ObstacleLayers:
+        """Every obstacle's footprint stamped over `support`'s area (see `_build_layers`), once per scene."""
+        key = None if support is None else support.name
+        layers = self._layers.get(key)
+        if layers is None:
+            layers = self._layers[key] = _build_layers(self, support)
+        return layers
+
+    def results(self, kind: type[Store]) -> Store:
+        """This view's `kind` store (a module's dataclass of per-query results), made empty on first use."""
+        store = self._results.get(kind)
+        if not isinstance(store, kind):
+            store = kind()
+            self._results[kind] = store
+        return store
+
     def prepare(self) -> SceneView:
         """Compute what every query of this scene shares (per-object measurements, supports,
         obstacle layers), e.g. once per perception update in a node. Returns self."""
-        from robospatial_ros.core.spatial.occupancy import obstacle_layers
-
         for obj in self.scene.objects:
             v = self.view(obj)
             _ = v.footprint, v.ego, v.base
-            obstacle_layers(self, self.support_of(obj))
+            self.obstacle_layers(self.support_of(obj))
         return self
 
     def for_new_query(self) -> SceneView:
         """A view sharing this one's per-scene work but none of its per-query results
         (benchmarks time queries this way)."""
         other = SceneView(self.scene, self.config)
-        other._views, other._supports = self._views, self._supports
-        other.cache = {k: v for k, v in self.cache.items() if k[0] == "grid-layers"}
+        other._views, other._supports, other._layers = self._views, self._supports, self._layers
         return other
+
+
+def _grid_area(view: SceneView, support: SceneObject | None) -> tuple[np.ndarray, np.ndarray]:
+    """(min xy, max xy) of the grid: the support's footprint, else all objects' footprints."""
+    if support is not None:
+        fp = view.view(support).footprint
+        return fp.min(axis=0), fp.max(axis=0)
+    pts = np.concatenate([view.view(o).footprint for o in view.scene.objects])
+    return pts.min(axis=0), pts.max(axis=0)
+
+
+def _build_layers(view: SceneView, support: SceneObject | None) -> ObstacleLayers:
+    """The grid over `support`'s top (or the objects' extent) with every obstacle stamped.
+
+    Deliberate differences from the reference generator (DESIGN.md): the support bounds the
+    grid instead of filling it, and anything no higher than its top (the floor under a table)
+    is not an obstacle on it.
+    """
+    grid = empty_grid(*_grid_area(view, support), view.config.grid_resolution_m)
+    top = -np.inf
+    if support is not None:
+        top = view.view(support).z_max
+        rows, cols, mask = grid.polygon_cells(view.view(support).footprint)
+        grid.inside[:] = False
+        grid.inside[rows, cols] = mask
+    footprints = {}  # obstacle name -> (K, 2) world x/y, metres
+    for obj in view.scene.objects:
+        if obj is support:
+            continue
+        v = view.view(obj)
+        if v.z_max <= top + 1e-3:
+            continue  # under or level with the support's top (the floor under a table)
+        footprints[obj.name] = v.footprint
+    return stamp_obstacles(grid, footprints)

@@ -33,6 +33,7 @@ from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
 from robospatial_ros.core.scene import Scene, SceneObject, read_scene_json, scene_from_dict, scene_to_dict
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.context import candidates, frame_exclude, occluders, point_sides
+from robospatial_ros.core.spatial.frames import uses_base_axes
 from robospatial_ros.core.spatial.types import CONTEXT_FRAME_PHRASES, FRAME_PHRASES, Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.learn.datagen.episodes import check_count, check_sim_layout, progress_bar, sim_shots
@@ -310,7 +311,7 @@ class Paraphraser:
         self.names = scene.names
         self.rng = rng
         self.world = ["from the world's perspective", "in the world frame"]
-        if spatial.world_heading == "base":  # the world frame is the robot base's: say so, sometimes
+        if uses_base_axes(Frame.WORLD, spatial):  # the world frame is the robot base's: say so, sometimes
             self.world += ["from the robot's perspective", "from the robot base's perspective"]
 
     def _frame_phrase(self, frame: Frame, reference: str, context: bool) -> str:

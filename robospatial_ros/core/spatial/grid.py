@@ -1,0 +1,131 @@
+"""The top-down occupancy grid: cells over a support area and the obstacles stamped on them.
+
+Pure numerics, no scene: which area a grid covers and which objects are obstacles is decided by
+`view.SceneView.obstacle_layers` (the per-scene stamps) and `occupancy.grid_for` (the grid a query sees).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class OccupancyGrid:
+    """Cells of `resolution_m` from (x0, y0) (world, metres); arrays are (ny, nx), row = y."""
+
+    x0: float
+    y0: float
+    resolution_m: float
+    inside: np.ndarray  # (ny, nx) bool: cell centre within the support area
+    occupied: np.ndarray  # (ny, nx) bool: cell centre within an obstacle footprint
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        ny, nx = self.inside.shape
+        return ny, nx
+
+    @property
+    def free(self) -> np.ndarray:
+        return self.inside & ~self.occupied
+
+    def centers(self, rows: slice | None = None, cols: slice | None = None) -> np.ndarray:
+        """(R, C, 2) cell centres of a window (default: the whole grid), world x/y, metres."""
+        ny, nx = self.shape
+        r0, r1, _ = (rows or slice(0, ny)).indices(ny)
+        c0, c1, _ = (cols or slice(0, nx)).indices(nx)
+        xs = self.x0 + (np.arange(c0, c1) + 0.5) * self.resolution_m
+        ys = self.y0 + (np.arange(r0, r1) + 0.5) * self.resolution_m
+        out = np.empty((len(ys), len(xs), 2))
+        out[..., 0] = xs[None, :]
+        out[..., 1] = ys[:, None]
+        return out
+
+    def index_of(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) world x/y -> (N, 2) integer (row, col); may fall outside the grid."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        col = np.floor((xy[:, 0] - self.x0) / self.resolution_m).astype(int)
+        row = np.floor((xy[:, 1] - self.y0) / self.resolution_m).astype(int)
+        return np.stack([row, col], axis=1)
+
+    def is_free(self, xy: np.ndarray) -> np.ndarray:
+        """(N,) bool: the cell containing each world point is inside the area and unoccupied."""
+        idx = self.index_of(xy)
+        ny, nx = self.shape
+        ok = (idx[:, 0] >= 0) & (idx[:, 0] < ny) & (idx[:, 1] >= 0) & (idx[:, 1] < nx)
+        out = np.zeros(len(idx), dtype=bool)
+        out[ok] = self.free[idx[ok, 0], idx[ok, 1]]
+        return out
+
+    def window(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice]:
+        """(row slice, col slice) of the cells whose centres lie in the world box [lo, hi] (2,) each."""
+        ny, nx = self.shape
+        res = self.resolution_m
+        r0 = max(int(np.ceil((lo[1] - self.y0) / res - 0.5 - 1e-9)), 0)
+        r1 = min(int(np.floor((hi[1] - self.y0) / res - 0.5 + 1e-9)) + 1, ny)
+        c0 = max(int(np.ceil((lo[0] - self.x0) / res - 0.5 - 1e-9)), 0)
+        c1 = min(int(np.floor((hi[0] - self.x0) / res - 0.5 + 1e-9)) + 1, nx)
+        return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
+
+    def polygon_cells(self, polygon: np.ndarray) -> tuple[slice, slice, np.ndarray]:
+        """Cells whose centres lie in a convex (K, 2) polygon: (row slice, col slice, window mask).
+
+        Scanline fill: per row of cell centres, the polygon's x-interval at that y.
+        """
+        res = self.resolution_m
+        rows, cols = self.window(polygon.min(axis=0), polygon.max(axis=0))
+        r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
+        if r1 <= r0 or c1 <= c0 or len(polygon) < 3:
+            return rows, cols, np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), dtype=bool)
+        ys = self.y0 + (np.arange(r0, r1) + 0.5) * res  # (R,)
+        a, b = polygon, np.concatenate([polygon[1:], polygon[:1]])  # edges a -> b, (K, 2)
+        dy = b[:, 1] - a[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (ys[:, None] - a[None, :, 1]) / dy[None, :]  # (R, K)
+        crosses = (t >= -1e-9) & (t <= 1 + 1e-9) & (np.abs(dy)[None, :] > 1e-12)
+        x = a[None, :, 0] + t * (b[:, 0] - a[:, 0])[None, :]
+        x_left = np.where(crosses, x, np.inf).min(axis=1)
+        x_right = np.where(crosses, x, -np.inf).max(axis=1)
+        xs = self.x0 + (np.arange(c0, c1) + 0.5) * res  # (C,)
+        mask = (xs[None, :] >= x_left[:, None] - 1e-9) & (xs[None, :] <= x_right[:, None] + 1e-9)
+        return rows, cols, mask
+
+
+def empty_grid(lo: np.ndarray, hi: np.ndarray, resolution_m: float) -> OccupancyGrid:
+    """A grid of `resolution_m` cells covering the world box [lo, hi] ((2,) x/y each, metres), all inside and free."""
+    nx, ny = (np.maximum(np.ceil((hi - lo) / resolution_m - 1e-9), 1)).astype(int)
+    return OccupancyGrid(float(lo[0]), float(lo[1]), resolution_m, np.ones((ny, nx), bool), np.zeros((ny, nx), bool))
+
+
+@dataclass(frozen=True)
+class ObstacleLayers:
+    """Every obstacle stamped once over one support area: per-cell counts plus each stamp."""
+
+    empty: OccupancyGrid
+    counts: np.ndarray  # (ny, nx) int16: obstacle footprints covering each cell
+    stamps: dict[str, tuple[slice, slice, np.ndarray]]  # obstacle name -> (rows, cols, window mask)
+
+    def without(self, exclude: frozenset[str]) -> OccupancyGrid:
+        """The grid with every obstacle but `exclude`: their stamps subtracted, one array op each."""
+        counts = self.counts
+        removed = [self.stamps[name] for name in exclude if name in self.stamps]
+        if removed:
+            counts = counts.copy()
+            for rows, cols, mask in removed:
+                counts[rows, cols] -= mask
+        e = self.empty
+        return OccupancyGrid(e.x0, e.y0, e.resolution_m, e.inside, counts > 0)
+
+
+def stamp_obstacles(empty: OccupancyGrid, footprints: dict[str, np.ndarray]) -> ObstacleLayers:
+    """Stamp each obstacle's (K, 2) convex footprint (world x/y, metres) on `empty`, by name."""
+    ny, nx = empty.shape
+    counts = np.zeros((ny, nx), np.int16)
+    stamps = {}
+    for name, footprint in footprints.items():
+        rows, cols, mask = empty.polygon_cells(footprint)
+        if mask.size:
+            counts[rows, cols] += mask
+            stamps[name] = (rows, cols, mask)
+    return ObstacleLayers(empty, counts, stamps)
