@@ -17,6 +17,8 @@ import itertools
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from ros_helpers import Probe, fresh_domain_id, node_process
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from synthetic import TABLE, default_camera, random_tabletop, record_realsense, render
@@ -291,6 +293,35 @@ def test_ok_status_is_sparing(graph):
     assert statuses(graph, "perception", NodeStatus.OK)  # ... the first one was reported
 
 
+def set_parameters(probe, node, **values):
+    """`ros2 param set` through the node's parameter service: [SetParametersResult] in order."""
+    client = AsyncParameterClient(probe.node, node)
+    assert probe.spin_until(client.services_are_ready, 15), f"no parameter services on {node}"
+    future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+    assert probe.spin_until(future.done, 10), f"no answer from {node}'s set_parameters"
+    return future.result().results
+
+
+def test_runtime_parameters_take_effect_and_the_rest_is_read_only(graph):
+    """status_every_n is applied while running; a bad value and a read-only parameter are refused."""
+    r, node = rendering(), "perception_boxes"
+    assert set_parameters(graph, node, status_every_n=1)[0].successful
+    try:
+        since = len(graph.received[STATUS_TOPIC])
+        for _ in range(3):
+            objects_for(graph, BOXES_OBJECTS_TOPIC, send(graph, frame_msgs(r)))
+        every_frame = lambda: len(statuses(graph, node, NodeStatus.OK, since)) >= 3  # noqa: E731
+        assert graph.spin_until(every_frame, 5), "status_every_n:=1 did not take effect"
+        bad, read_only = set_parameters(graph, node, status_every_n=0, detections="masks")
+        assert not bad.successful and "status_every_n must be >= 1" in bad.reason, bad.reason
+        assert not read_only.successful and "read-only" in read_only.reason, read_only.reason
+        t = send(graph, frame_msgs(r))  # still boxes, still every frame
+        check_boxes(objects_for(graph, BOXES_OBJECTS_TOPIC, t), r, by_name=True)
+        assert graph.spin_until(lambda: len(statuses(graph, node, NodeStatus.OK, since)) >= 4, 5)
+    finally:
+        assert set_parameters(graph, node, status_every_n=100)[0].successful
+
+
 def test_stamp_sync_matches_within_tolerance_and_keeps_the_newest():
     sync = StampSync(["color", "depth"], tolerance_s=0.01)
     assert sync.add("color", 1.0, "c1") is None
@@ -322,7 +353,7 @@ def test_realsense_source_plays_a_recording_and_survives_a_missing_camera(graph,
         ]
 
     playing = args("perception_rs", f"realsense.playback_path:={recording}")
-    missing = args("perception_nocam", "realsense.serial:=000000000000")
+    missing = args("perception_nocam", 'realsense.serial:="000000000000"')  # quoted: digits would be an int
     graph.subscribe(DetectedObjectArray, "/perception_rs/objects", LATCHED)
     with (
         node_process("perception_node", DOMAIN, playing) as rs,

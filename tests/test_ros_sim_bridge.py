@@ -7,6 +7,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np
 import pytest
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import Probe, fresh_domain_id, node_process
 from rosgraph_msgs.msg import Clock
@@ -203,3 +205,34 @@ def test_reset_lays_out_a_new_table(sim):
     after = scene_from_msg(later(sim, GROUND_TRUTH_TOPIC, len(sim.received[GROUND_TRUTH_TOPIC])))
     moved = [o.name for o in before.objects[1:] if np.linalg.norm(after.get(o.name).box.center - o.box.center) > 0.02]
     assert len(moved) >= 3
+
+
+def set_parameters(probe, **values):
+    """`ros2 param set /sim_bridge ...` through the node's parameter service: [SetParametersResult] in order."""
+    client = AsyncParameterClient(probe.node, "sim_bridge")
+    assert probe.spin_until(client.services_are_ready, 15), "no parameter services on sim_bridge"
+    future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+    assert probe.spin_until(future.done, 10), "no answer from sim_bridge's set_parameters"
+    return future.result().results
+
+
+def frames_in(probe, seconds):
+    since = len(probe.received[GROUND_TRUTH_TOPIC])
+    probe.spin_until(lambda: False, seconds)
+    return len(probe.received[GROUND_TRUTH_TOPIC]) - since
+
+
+def test_publish_period_is_settable_at_run_time_and_the_layout_is_read_only(sim):
+    assert set_parameters(sim, publish_period_s=0.6)[0].successful
+    try:
+        sim.spin_until(lambda: False, 0.7)  # the frame already scheduled at the old period
+        slow = frames_in(sim, 2.5)
+        assert 2 <= slow <= 5, f"{slow} frames in 2.5 s at a 0.6 s period"
+        bad, seed = set_parameters(sim, publish_period_s=0.0, **{"sim.seed": 3})
+        assert not bad.successful and "publish_period_s must be a positive number" in bad.reason, bad.reason
+        assert not seed.successful and "read-only" in seed.reason, seed.reason
+        assert frames_in(sim, 1.3) <= 3  # still the 0.6 s period
+    finally:
+        assert set_parameters(sim, publish_period_s=0.2)[0].successful
+    sim.spin_until(lambda: False, 0.7)
+    assert frames_in(sim, 2.5) >= slow + 3  # back to 5 Hz

@@ -7,6 +7,9 @@ never queued. The camera's optical-frame pose in `base_frame` comes from paramet
 `use_tf`, from tf2 (when tf2_ros is installed). `source: realsense` reads a RealSense (or a
 recording) directly instead of the camera topics. Bad input is reported on /robospatial/status
 (event "perception") and the node keeps serving.
+
+Parameters: the fields of PerceptionNodeConfig (nested configs dotted: `perception.min_depth_m`,
+`realsense.fps`), read-only but for RUNTIME_SETTABLE, which `ros2 param set` applies at once.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion
 from robospatial_ros.core.perception.frame import RGBDFrame
@@ -53,7 +57,10 @@ from robospatial_ros.ros.conversions import (
     masks_from_msg,
     scene_to_msg,
 )
-from robospatial_ros.ros.params import declare_config, read_config
+from robospatial_ros.ros.params import declare_config, on_config_change, read_config
+
+if TYPE_CHECKING:
+    from robospatial_ros.core.perception.realsense import RealSenseConfig
 
 MASKS_TOPIC = "/robospatial/detections/masks"
 BOXES_TOPIC = "/robospatial/detections/boxes"
@@ -62,30 +69,89 @@ _INFO_WARN_PERIOD_S = 3.0  # "no camera_info" at most this often
 _ERROR_REPEAT_S = 1.0  # the same error again within this is not re-reported (a bad stream at 30 Hz)
 
 # The built-in simulator's D435 (TabletopConfig's camera): a working default; set your calibration.
-_SIM_CAMERA_POSITION = [1.15, 0.25, 0.7]
-_SIM_CAMERA_XYZW = [0.507436633, 0.788051212, -0.293047367, -0.188697089]
+_SIM_CAMERA_POSITION = (1.15, 0.25, 0.7)
+_SIM_CAMERA_XYZW = (0.507436633, 0.788051212, -0.293047367, -0.188697089)
+SOURCES = ("topics", "realsense")
+DETECTIONS = ("none", "masks", "boxes")
 
-NODE_PARAMETERS: dict[str, tuple[Any, str]] = {
-    "base_frame": ("panda_link0", "frame of the published objects (the robot base)"),
-    "source": ("topics", "topics: camera topics; realsense: read the camera directly"),
-    "detections": ("none", "none: cluster points above the table; masks | boxes: name objects from detections"),
-    "sync_tolerance_s": (0.02, "colour, depth and detections match when their stamps differ by at most this"),
-    "sync_queue_size": (10, "messages kept per stream while waiting for a match"),
-    "camera_position_m": (_SIM_CAMERA_POSITION, "optical frame position in base_frame [x, y, z]"),
-    "camera_orientation_xyzw": (_SIM_CAMERA_XYZW, "optical frame orientation in base_frame [x, y, z, w]"),
-    "use_tf": (False, "look up the camera pose with tf2 (camera_info frame_id -> base_frame) instead"),
-    "tf_timeout_s": (0.05, "how long a tf2 lookup may wait"),
-    "publish_cloud": (False, "publish the (downsampled) point cloud on /robospatial/cloud"),
-    "cloud_max_points": (20000, "at most this many cloud points (20k points = 320 kB)"),
-    "status_every_n": (100, "an OK status on the first frame and every n-th after it"),
-    "realsense.serial": ("", "camera serial; empty = the first one found"),
-    "realsense.playback_path": ("", "a .bag / .db3 recording to play instead of a live camera"),
-    "realsense.fps": (30, "frames per second"),
-    "realsense.width": (640, "pixels"),
-    "realsense.height": (480, "pixels"),
-    "realsense.frame_id": ("camera_color_optical_frame", "optical frame (for use_tf)"),
-    "realsense.retry_s": (3.0, "retry opening the camera this often"),
-}
+
+@dataclass(frozen=True)
+class RealSenseNodeConfig:
+    """source: realsense (pyrealsense2; no device: a status error, retried every retry_s). Pixels, frames/s."""
+
+    serial: str = ""  # camera serial; empty = the first one found (quote digits: -p 'realsense.serial:="0123"')
+    playback_path: str = ""  # a .bag / .db3 recording to play instead of a live camera
+    fps: int = 30  # frames per second
+    width: int = 640  # pixels
+    height: int = 480  # pixels
+    frame_id: str = "camera_color_optical_frame"  # the camera's optical frame (for use_tf)
+    retry_s: float = 3.0  # retry opening the camera this often
+
+    def __post_init__(self) -> None:
+        validate_fields(self)  # from parameters, errors read "perception parameters: realsense: ..."
+        for name in ("fps", "width", "height", "retry_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+    def source_config(self, camera_to_world: np.ndarray) -> RealSenseConfig:
+        """The core RealSenseConfig; camera_to_world: (4, 4) optical frame -> base_frame, metres."""
+        from robospatial_ros.core.perception.realsense import RealSenseConfig
+
+        return RealSenseConfig(
+            serial=self.serial,
+            width=self.width,
+            height=self.height,
+            fps=self.fps,
+            playback_path=self.playback_path,
+            camera_to_world=camera_to_world,
+        )
+
+
+@dataclass(frozen=True)
+class PerceptionNodeConfig:
+    """The perception node's parameters (names as here, nested configs dotted: perception.min_depth_m)."""
+
+    base_frame: str = "panda_link0"  # frame of the published objects (the robot base, z up)
+    source: str = "topics"  # topics: the camera topics; realsense: read the camera directly
+    # none: cluster points above the table (object_0, ...); masks: /robospatial/detections/masks
+    # (InstanceMasks) names the objects; boxes: /robospatial/detections/boxes (BoxDetections2D)
+    detections: str = "none"
+    sync_tolerance_s: float = 0.02  # colour, depth and detections match when their stamps differ by at most this
+    sync_queue_size: int = 10  # messages kept per stream while waiting for a match (slow detectors)
+    # The camera's optical frame (x right, y down, z forward) in base_frame: position [x, y, z] in metres.
+    # The default is the built-in simulator's D435: set your calibration, or use_tf.
+    camera_position_m: tuple[float, float, float] = _SIM_CAMERA_POSITION
+    camera_orientation_xyzw: tuple[float, float, float, float] = _SIM_CAMERA_XYZW  # its orientation [x, y, z, w]
+    # Look the camera pose up with tf2 (camera_info frame_id -> base_frame) instead; without
+    # tf2_ros installed: one warning, then camera_position_m and camera_orientation_xyzw.
+    use_tf: bool = False
+    tf_timeout_s: float = 0.05  # how long a tf2 lookup may wait
+    publish_cloud: bool = False  # publish the downsampled cloud on /robospatial/cloud (RELIABLE, base_frame)
+    cloud_max_points: int = 20000  # at most this many cloud points (20k = 320 kB; DDS best-effort drops > ~1 MB)
+    status_every_n: int = 100  # an OK status on the first frame and every n-th after it; errors always
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # the pipeline (lengths in metres)
+    realsense: RealSenseNodeConfig = field(default_factory=RealSenseNodeConfig)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if self.source not in SOURCES:
+            raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.detections not in DETECTIONS:
+            raise ConfigError(f"detections must be one of {', '.join(DETECTIONS)}, got {self.detections!r}")
+        at_least = (("sync_tolerance_s", 0), ("tf_timeout_s", 0), ("sync_queue_size", 1), ("cloud_max_points", 1))
+        for name, minimum in (*at_least, ("status_every_n", 1)):
+            if getattr(self, name) < minimum:
+                raise ConfigError(f"{name} must be >= {minimum}, got {getattr(self, name)!r}")
+        self.camera_to_world()  # a malformed pose is a ConfigError now, not at the first frame
+
+    def camera_to_world(self) -> np.ndarray:
+        """(4, 4) optical frame -> base_frame (metres) from camera_position_m and camera_orientation_xyzw."""
+        return _pose(self.camera_position_m, self.camera_orientation_xyzw)
+
+
+NODE_CONFIG = PerceptionNodeConfig
+# Cheap to change while running (read per frame, or a new pipeline object): `ros2 param set` applies them.
+RUNTIME_SETTABLE = ("status_every_n", "cloud_max_points", "perception.")
 
 
 def stamp_s(stamp: Any) -> float:
@@ -125,16 +191,15 @@ class StampSync:
 class PerceptionNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__("perception", **kwargs)
-        declare_config(self, PerceptionConfig(), prefix="perception.")
-        for name, (default, description) in NODE_PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
+        declare_config(self, PerceptionNodeConfig(), writable=RUNTIME_SETTABLE)
         self.status = StatusReporter(self)
         try:
-            self._read_parameters()
+            self.settings = read_config(self, PerceptionNodeConfig)
         except ConfigError as exc:
             self.get_logger().fatal(f"invalid parameters: {exc}")
             raise
-        self._perception = Perception(self.config)
+        self.camera_to_world = self.settings.camera_to_world()  # (4, 4) optical frame -> base_frame, metres
+        self._perception = Perception(self.settings.perception)
         self._lock = threading.Lock()
         self._pending: tuple | None = None  # the newest matched (colour, depth, detections) not yet processed
         self._info: CameraInfo | None = None
@@ -145,50 +210,40 @@ class PerceptionNode(Node):
         self._tf_buffer = self._tf_listener = self._camera = None
         self._camera_retry_at = 0.0
         self._objects_pub = self.create_publisher(DetectedObjectArray, OBJECTS_TOPIC, LATCHED)
-        self._cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, RELIABLE) if self.publish_cloud else None
-        if self.use_tf:
+        cfg = self.settings
+        self._cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, RELIABLE) if cfg.publish_cloud else None
+        if cfg.use_tf:
             self._start_tf()
+        on_config_change(self, PerceptionNodeConfig, self._apply_settings)
         work = MutuallyExclusiveCallbackGroup()
-        if self.source == "realsense":
-            self.create_timer(0.5 / self.rs["fps"], self._read_camera, callback_group=work)
+        if cfg.source == "realsense":
+            self.create_timer(0.5 / cfg.realsense.fps, self._read_camera, callback_group=work)
             return
         inputs = MutuallyExclusiveCallbackGroup()
         self._ready = self.create_guard_condition(self._process_pending, callback_group=work)
-        streams = ["color", "depth"] + ([] if self.detections == "none" else ["detections"])
-        self._sync = StampSync(streams, self.sync_tolerance_s, self.sync_queue_size)
+        streams = ["color", "depth"] + ([] if cfg.detections == "none" else ["detections"])
+        self._sync = StampSync(streams, cfg.sync_tolerance_s, cfg.sync_queue_size)
         subscribe = functools.partial(self.create_subscription, qos_profile=SENSOR, callback_group=inputs)
         subscribe(Image, COLOR_TOPIC, functools.partial(self._on_input, "color"))
         subscribe(Image, DEPTH_TOPIC, functools.partial(self._on_input, "depth"))
         subscribe(CameraInfo, CAMERA_INFO_TOPIC, self._on_info)
-        if self.detections != "none":
-            masks = self.detections == "masks"
+        if cfg.detections != "none":
+            masks = cfg.detections == "masks"
             msg_type, topic = (InstanceMasks, MASKS_TOPIC) if masks else (BoxDetections2D, BOXES_TOPIC)
             subscribe(msg_type, topic, functools.partial(self._on_input, "detections"))
         self.get_logger().info(
-            f"perceiving {COLOR_TOPIC} + {DEPTH_TOPIC} (detections: {self.detections}) "
-            f"-> {OBJECTS_TOPIC} in {self.base_frame}"
+            f"perceiving {COLOR_TOPIC} + {DEPTH_TOPIC} (detections: {cfg.detections}) "
+            f"-> {OBJECTS_TOPIC} in {cfg.base_frame}"
         )
 
     # --- parameters ----------------------------------------------------------------------------------
-    def _read_parameters(self) -> None:
-        p = {name: self.get_parameter(name).value for name in NODE_PARAMETERS}
-        self.config = read_config(self, PerceptionConfig, prefix="perception.")
-        self.base_frame = str(p["base_frame"])
-        self.source, self.detections = str(p["source"]), str(p["detections"])
-        if self.source not in ("topics", "realsense"):
-            raise ConfigError(f"source must be topics or realsense, got {self.source!r}")
-        if self.detections not in ("none", "masks", "boxes"):
-            raise ConfigError(f"detections must be none, masks or boxes, got {self.detections!r}")
-        self.sync_tolerance_s = _number(p, "sync_tolerance_s", 0.0)
-        self.sync_queue_size = int(_number(p, "sync_queue_size", 1))
-        self.camera_to_world = _pose(p["camera_position_m"], p["camera_orientation_xyzw"])
-        self.use_tf, self.publish_cloud = bool(p["use_tf"]), bool(p["publish_cloud"])
-        self.tf_timeout_s = _number(p, "tf_timeout_s", 0.0)
-        self.cloud_max_points = int(_number(p, "cloud_max_points", 1))
-        self.status_every_n = int(_number(p, "status_every_n", 1))
-        self.rs = {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith("realsense.")}
-        for key in ("fps", "width", "height", "retry_s"):
-            _number(p, f"realsense.{key}", 1e-9)
+    def _apply_settings(self, settings: PerceptionNodeConfig) -> None:
+        """A validated `ros2 param set` of RUNTIME_SETTABLE parameters: in effect from the next frame."""
+        old, self.settings = self.settings, settings
+        if settings.perception != old.perception:
+            self._perception = Perception(settings.perception)  # cheap: caches refill on the next frame
+        changed = [f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) != getattr(old, f.name)]
+        self.get_logger().info(f"parameters changed: {', '.join(changed) or 'none'}")
 
     def _start_tf(self) -> None:
         try:
@@ -196,7 +251,6 @@ class PerceptionNode(Node):
         except ImportError:
             warning = "use_tf is true but tf2_ros is not installed: using camera_position_m and camera_orientation_xyzw"
             self._report(NodeStatus.WARN, warning)
-            self.use_tf = False
             return
         self._tf_buffer = tf2_ros.Buffer()
         self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
@@ -208,11 +262,10 @@ class PerceptionNode(Node):
         from rclpy.time import Time
 
         try:
-            tf = self._tf_buffer.lookup_transform(
-                self.base_frame, frame_id, Time.from_msg(stamp), timeout=Duration(seconds=self.tf_timeout_s)
-            )
+            base, timeout = self.settings.base_frame, Duration(seconds=self.settings.tf_timeout_s)
+            tf = self._tf_buffer.lookup_transform(base, frame_id, Time.from_msg(stamp), timeout=timeout)
         except Exception as exc:  # tf2 raises its own (non-RoboSpatial) lookup/extrapolation errors
-            raise MessageError(f"no transform {frame_id!r} -> {self.base_frame!r}: {exc}") from None
+            raise MessageError(f"no transform {frame_id!r} -> {self.settings.base_frame!r}: {exc}") from None
         t, q = tf.transform.translation, tf.transform.rotation
         return _pose([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
 
@@ -294,37 +347,31 @@ class PerceptionNode(Node):
 
     def _read_camera(self) -> None:
         """source: realsense; (re)opens the camera every retry_s until it works."""
+        rs = self.settings.realsense
         if self._camera is None:
             if time.monotonic() < self._camera_retry_at:
                 return
-            self._camera_retry_at = time.monotonic() + float(self.rs["retry_s"])
+            self._camera_retry_at = time.monotonic() + rs.retry_s
             self._guarded(self._open_camera)
             return
         try:
             frame = self._camera.read()
         except RoboSpatialError as exc:
-            self._fail(f"realsense: {exc}; reopening in {self.rs['retry_s']:g} s")
+            self._fail(f"realsense: {exc}; reopening in {rs.retry_s:g} s")
             self._close_camera()
             return
         stamp = self.get_clock().now().to_msg()
 
         def perceive() -> None:
-            pose = self._camera_pose(str(self.rs["frame_id"]), stamp)
+            pose = self._camera_pose(rs.frame_id, stamp)
             self._perceive(dataclasses.replace(frame, camera_to_world=pose), None, stamp)
 
         self._guarded(perceive)
 
     def _open_camera(self) -> None:
-        from robospatial_ros.core.perception.realsense import RealSenseConfig, RealSenseSource
+        from robospatial_ros.core.perception.realsense import RealSenseSource
 
-        cfg = RealSenseConfig(
-            serial=str(self.rs["serial"]),
-            width=int(self.rs["width"]),
-            fps=int(self.rs["fps"]),
-            height=int(self.rs["height"]),
-            playback_path=str(self.rs["playback_path"]),
-            camera_to_world=self.camera_to_world,
-        )
+        cfg = self.settings.realsense.source_config(self.camera_to_world)
         self._camera = RealSenseSource(cfg).start()
         self._report(NodeStatus.OK, f"realsense started ({cfg.playback_path or cfg.serial or 'first camera'})")
 
@@ -338,13 +385,13 @@ class PerceptionNode(Node):
 
     # --- output --------------------------------------------------------------------------------------
     def _perceive(self, frame: RGBDFrame, detections: Any, stamp: Any) -> None:
-        t0 = time.perf_counter()
+        t0, cfg = time.perf_counter(), self.settings  # one snapshot: a parameter set may swap it meanwhile
         result = self._perception.perceive(frame, detections)
-        msg = scene_to_msg(result.scene, self.base_frame, result.support_height_m, stamp)
+        msg = scene_to_msg(result.scene, cfg.base_frame, result.support_height_m, stamp)
         self._objects_pub.publish(msg)
         if self._cloud_pub is not None and result.points is not None and self._cloud_pub.get_subscription_count():
-            step = max(1, -(-len(result.points) // self.cloud_max_points))
-            self._cloud_pub.publish(cloud_msg(result.points[::step], result.colors[::step], self.base_frame, stamp))
+            step = max(1, -(-len(result.points) // cfg.cloud_max_points))
+            self._cloud_pub.publish(cloud_msg(result.points[::step], result.colors[::step], cfg.base_frame, stamp))
         self._frames += 1
         self._busy_ms += (time.perf_counter() - t0) * 1e3
         self._last_error = ""
@@ -352,7 +399,7 @@ class PerceptionNode(Node):
             self._last_warnings = list(result.warnings)
             if result.warnings:
                 self._report(NodeStatus.WARN, "; ".join(result.warnings))
-        if self._frames == 1 or self._frames % self.status_every_n == 0:
+        if self._frames == 1 or self._frames % cfg.status_every_n == 0:
             names = ", ".join(o.name for o in result.scene.objects)
             mean_ms = self._busy_ms / self._frames
             self._report(
@@ -365,14 +412,7 @@ class PerceptionNode(Node):
         super().destroy_node()
 
 
-def _number(p: dict[str, Any], name: str, minimum: float) -> float:
-    value = p[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < minimum:
-        raise ConfigError(f"{name} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _pose(position: Any, orientation_xyzw: Any) -> np.ndarray:
+def _pose(position: Sequence[float], orientation_xyzw: Sequence[float]) -> np.ndarray:
     """(4, 4) from [x, y, z] and a quaternion [x, y, z, w] (normalised); ConfigError if malformed."""
     p, q = np.asarray(list(position), dtype=float), np.asarray(list(orientation_xyzw), dtype=float)
     if p.shape != (3,) or not np.all(np.isfinite(p)):

@@ -11,6 +11,9 @@ between renders; with `publish_clock` it publishes the sim time on /clock and st
 One thread owns the simulator and does all of it in turn (so nothing renders mid-execution);
 ROS callbacks only queue plans and resets for it. Bad plans and render failures are reported
 on /robospatial/status and the bridge keeps serving.
+
+Parameters: the fields of SimBridgeNodeConfig (`sim.*`: TabletopConfig, `sim.executor.*`: its
+ExecutorConfig), read-only but for RUNTIME_SETTABLE, which `ros2 param set` applies at once.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import queue
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from typing import Any
 
 from builtin_interfaces.msg import Time
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -30,6 +33,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Int32
 
+from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import quaternion_from_matrix
 from robospatial_ros.msg import DetectedObjectArray, InstanceMasks, NodeStatus, PickPlacePlan
@@ -53,7 +57,7 @@ from robospatial_ros.ros.conversions import (
     scene_to_msg,
 )
 from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC
-from robospatial_ros.ros.params import declare_config, read_config
+from robospatial_ros.ros.params import declare_config, on_config_change, read_config
 from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
 GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
@@ -62,13 +66,30 @@ CLOCK_TOPIC = "/clock"
 _MAX_CATCH_UP_S = 0.5  # the physics never steps more than this at once (after a stall)
 _ERROR_REPEAT_S = 5.0
 
-NODE_PARAMETERS: dict[str, tuple[Any, str]] = {
-    "base_frame": ("panda_link0", "the sim's world frame = the robot base (ground truth, plans)"),
-    "camera_frame": ("camera_optical_frame", "frame_id of the images and camera_info"),
-    "publish_period_s": (0.2, "render and publish this often"),
-    "publish_clock": (False, "publish the sim time on /clock and stamp with it (always, with use_sim_time)"),
-    "clock_period_s": (0.02, "/clock period (with publish_clock)"),
-}
+
+@dataclass(frozen=True)
+class SimBridgeNodeConfig:
+    """The sim bridge's parameters (names as here, the simulator's dotted: sim.seed, sim.executor.settle_s)."""
+
+    base_frame: str = "panda_link0"  # the sim's world frame = the robot base (ground truth, plans)
+    camera_frame: str = "camera_optical_frame"  # frame_id of the images and camera_info
+    publish_period_s: float = 0.2  # render and publish this often (a render takes ~70 ms on CPU)
+    publish_clock: bool = False  # publish the sim time on /clock and stamp with it (always, with use_sim_time)
+    clock_period_s: float = 0.02  # /clock period (with publish_clock)
+    # The tabletop: layout, camera, physics (metres, degrees). fixed_poses (nested lists) cannot be
+    # a ROS parameter: leave it empty here.
+    sim: TabletopConfig = field(default_factory=TabletopConfig)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        for name in ("publish_period_s", "clock_period_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+
+
+NODE_CONFIG = SimBridgeNodeConfig
+# Read by the sim thread at every frame: `ros2 param set` applies it at once.
+RUNTIME_SETTABLE = ("publish_period_s",)
 
 
 def camera_parameter_overrides(config: TabletopConfig) -> dict[str, list[float]]:
@@ -88,23 +109,16 @@ def perception_parameter_overrides(config: TabletopConfig) -> dict[str, Any]:
 class SimBridgeNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__("sim_bridge", **kwargs)
-        declare_config(self, TabletopConfig(), prefix="sim.")
-        for name, (default, description) in NODE_PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
+        declare_config(self, SimBridgeNodeConfig(), writable=RUNTIME_SETTABLE)
         self.status = StatusReporter(self)
         try:
-            p = {name: self.get_parameter(name).value for name in NODE_PARAMETERS}
-            for name in ("publish_period_s", "clock_period_s"):
-                if isinstance(p[name], bool) or not isinstance(p[name], (int, float)) or not p[name] > 0:
-                    raise ConfigError(f"{name} must be a positive number, got {p[name]!r}")
-            self.sim = TabletopSim(read_config(self, TabletopConfig, prefix="sim."))
+            self.settings = read_config(self, SimBridgeNodeConfig)
+            self.sim = TabletopSim(self.settings.sim)
         except RoboSpatialError as exc:  # a bad parameter, or a layout that cannot be made
             self.get_logger().fatal(f"cannot start the simulator: {exc}")
             raise
-        self.base_frame, self.camera_frame = str(p["base_frame"]), str(p["camera_frame"])
         # On sim time, the simulator is the clock: nothing else would publish one.
-        self.publish_clock = bool(p["publish_clock"]) or bool(self.get_parameter("use_sim_time").value)
-        self.publish_period_s, self.clock_period_s = float(p["publish_period_s"]), float(p["clock_period_s"])
+        self.publish_clock = self.settings.publish_clock or bool(self.get_parameter("use_sim_time").value)
         self._last_advance, self._owed_s = time.monotonic(), 0.0
         self._last_error, self._last_error_t = "", 0.0
         self._pubs = {
@@ -127,12 +141,18 @@ class SimBridgeNode(Node):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim_bridge", daemon=True)
         self._thread.start()
+        on_config_change(self, SimBridgeNodeConfig, self._apply_settings)
         self._report(
             NodeStatus.OK,
             "sim",
             f"tabletop seed {self.sim.config.seed}: {', '.join(self.sim.names)}; "
-            f"publishing every {self.publish_period_s:g} s",
+            f"publishing every {self.settings.publish_period_s:g} s",
         )
+
+    def _apply_settings(self, settings: SimBridgeNodeConfig) -> None:
+        """A validated `ros2 param set` of RUNTIME_SETTABLE: the sim thread reads it at its next frame."""
+        self.settings = settings
+        self.get_logger().info(f"publishing every {settings.publish_period_s:g} s")
 
     # --- subscriptions: hand over to the sim thread ---------------------------------------------------
     def _on_plan(self, msg: PickPlacePlan) -> None:
@@ -159,13 +179,13 @@ class SimBridgeNode(Node):
             if job is not None:  # an execution or a reset; it publishes its outcome itself
                 self._guarded(event, job, event_id=event_id)
                 continue
-            now = time.monotonic()
+            now, cfg = time.monotonic(), self.settings
             steps = [self._advance]
             if self.publish_clock and now >= next_clock:
-                next_clock = max(next_clock + self.clock_period_s, now)
+                next_clock = max(next_clock + cfg.clock_period_s, now)
                 steps.append(self._publish_clock)
             if now >= next_frame:
-                next_frame = max(next_frame + self.publish_period_s, now)
+                next_frame = max(next_frame + cfg.publish_period_s, now)
                 steps.append(self._publish_frame)
             self._guarded("sim", *steps)
 
@@ -195,16 +215,17 @@ class SimBridgeNode(Node):
     def _publish_frame(self) -> None:
         shot, stamp = self.sim.render(), self._stamp()
         frame, cam = shot.frame, shot.scene.camera
-        self._pubs["color"].publish(image_msg(frame.color, "rgb8", self.camera_frame, stamp))
-        self._pubs["depth"].publish(image_msg(frame.depth, "32FC1", self.camera_frame, stamp))
-        self._pubs["info"].publish(camera_info_msg(cam.K, cam.width, cam.height, self.camera_frame, stamp))
-        self._pubs["masks"].publish(masks_to_msg(shot.masks.masks, self.camera_frame, stamp))
-        self._pubs["truth"].publish(scene_to_msg(shot.scene, self.base_frame, 0.0, stamp))  # table top: z = 0
+        camera_frame, base_frame = self.settings.camera_frame, self.settings.base_frame
+        self._pubs["color"].publish(image_msg(frame.color, "rgb8", camera_frame, stamp))
+        self._pubs["depth"].publish(image_msg(frame.depth, "32FC1", camera_frame, stamp))
+        self._pubs["info"].publish(camera_info_msg(cam.K, cam.width, cam.height, camera_frame, stamp))
+        self._pubs["masks"].publish(masks_to_msg(shot.masks.masks, camera_frame, stamp))
+        self._pubs["truth"].publish(scene_to_msg(shot.scene, base_frame, 0.0, stamp))  # table top: z = 0
 
     def _execute(self, msg: PickPlacePlan) -> None:
-        frame = msg.header.frame_id
-        if frame and frame != self.base_frame:
-            raise MessageError(f"plan is in frame {frame!r}; the simulator executes plans in {self.base_frame!r}")
+        frame, base_frame = msg.header.frame_id, self.settings.base_frame
+        if frame and frame != base_frame:
+            raise MessageError(f"plan is in frame {frame!r}; the simulator executes plans in {base_frame!r}")
         plan = plan_from_msg(msg)
         self._advance()
         result = self.sim.execute(plan)
