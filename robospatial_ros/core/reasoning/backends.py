@@ -16,6 +16,7 @@ reference object's support plane (`lifting`), in the scene's world frame.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -340,7 +341,7 @@ class HybridBackend:
 
     def grounded_view(self, view: SceneView, frame: RGBDFrame | None) -> SceneView:
         scene = self.ground(_need_frame(frame, self.name))
-        scene = Scene(scene.objects, scene.camera, view.scene.base_to_world)  # the robot base pose stays
+        scene = dataclasses.replace(scene, base_to_world=view.scene.base_to_world)  # the robot base pose stays
         return SceneView(scene, self.geometric.reasoner.config).prepare()
 
     def answer(self, view: SceneView, query: Query, frame: RGBDFrame | None = None) -> Answer:

@@ -18,7 +18,7 @@ import numpy as np
 from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.core.geometry import OrientedBox, polygon_area_centroid, rot_z
 from robospatial_ros.core.language.commands import PlacementCommand
-from robospatial_ros.core.scene import Scene, SceneObject
+from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.compatibility import candidate_fits, compatibility
 from robospatial_ros.core.spatial.configuration import configuration
 from robospatial_ros.core.spatial.context import Candidates, side_mask
@@ -60,11 +60,7 @@ def _relation_holds(
     facing = None if target.facing is None else rot_z(yaw_offset_rad) @ target.facing
     grown = OrientedBox(box.center, box.size + 2 * margin_m, box.rotation)
     moved = SceneObject(target.name, grown, facing, target.category)
-    scene = Scene(
-        tuple(moved if o.name == target.name else o for o in view.scene.objects),
-        view.scene.camera,
-        view.scene.base_to_world,
-    )
+    scene = view.scene.with_objects(tuple(moved if o.name == target.name else o for o in view.scene.objects))
     holds = configuration(SceneView(scene, view.config), moved, scene.get(reference.name), command.frame)
     return command.relation in holds
 

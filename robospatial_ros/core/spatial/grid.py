@@ -105,21 +105,35 @@ class ObstacleLayers:
     empty: OccupancyGrid
     counts: np.ndarray  # (ny, nx) int16: obstacle footprints covering each cell
     stamps: dict[str, tuple[slice, slice, np.ndarray]]  # obstacle name -> (rows, cols, window mask)
+    # (ny, nx) bool: cells the camera did not observe as bare support (something unnamed stands there,
+    # or nothing was seen); None without an observation (scene files: the boxes alone decide).
+    unobserved_or_blocked: np.ndarray | None = None
 
     def without(self, exclude: frozenset[str]) -> OccupancyGrid:
-        """The grid with every obstacle but `exclude`: their stamps subtracted, one array op each."""
+        """The grid with every obstacle but `exclude`: their stamps subtracted, one array op each.
+
+        What the camera observed stays blocked, except under the footprints left out (the object
+        being moved is seen where it stands now; that spot is free once it moves)."""
         counts = self.counts
+        blocked = self.unobserved_or_blocked
         removed = [self.stamps[name] for name in exclude if name in self.stamps]
         if removed:
             counts = counts.copy()
+            blocked = None if blocked is None else blocked.copy()
             for rows, cols, mask in removed:
                 counts[rows, cols] -= mask
+                if blocked is not None:
+                    blocked[rows, cols] &= ~mask
         e = self.empty
-        return OccupancyGrid(e.x0, e.y0, e.resolution_m, e.inside, counts > 0)
+        occupied = counts > 0 if blocked is None else (counts > 0) | blocked
+        return OccupancyGrid(e.x0, e.y0, e.resolution_m, e.inside, occupied)
 
 
-def stamp_obstacles(empty: OccupancyGrid, footprints: dict[str, np.ndarray]) -> ObstacleLayers:
-    """Stamp each obstacle's (K, 2) convex footprint (world x/y, metres) on `empty`, by name."""
+def stamp_obstacles(
+    empty: OccupancyGrid, footprints: dict[str, np.ndarray], unobserved_or_blocked: np.ndarray | None = None
+) -> ObstacleLayers:
+    """Stamp each obstacle's (K, 2) convex footprint (world x/y, metres) on `empty`, by name;
+    `unobserved_or_blocked` ((ny, nx) bool or None) is the observation's layer, see ObstacleLayers."""
     ny, nx = empty.shape
     counts = np.zeros((ny, nx), np.int16)
     stamps = {}
@@ -128,4 +142,4 @@ def stamp_obstacles(empty: OccupancyGrid, footprints: dict[str, np.ndarray]) -> 
         if mask.size:
             counts[rows, cols] += mask
             stamps[name] = (rows, cols, mask)
-    return ObstacleLayers(empty, counts, stamps)
+    return ObstacleLayers(empty, counts, stamps, unobserved_or_blocked)

@@ -26,7 +26,7 @@ from robospatial_ros.core.geometry import (
 )
 from robospatial_ros.core.scene import Scene, SceneObject
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.spatial.grid import ObstacleLayers, empty_grid, stamp_obstacles
+from robospatial_ros.core.spatial.grid import ObstacleLayers, OccupancyGrid, empty_grid, stamp_obstacles
 
 UP = np.array([0.0, 0.0, 1.0])
 Store = TypeVar("Store")  # a module's dataclass of per-query results (see SceneView.results)
@@ -283,4 +283,17 @@ def _build_layers(view: SceneView, support: SceneObject | None) -> ObstacleLayer
         if v.z_max <= top + 1e-3:
             continue  # under or level with the support's top (the floor under a table)
         footprints[obj.name] = v.footprint
-    return stamp_obstacles(grid, footprints)
+    return stamp_obstacles(grid, footprints, _observed_layer(view, grid, support))
+
+
+def _observed_layer(view: SceneView, grid: OccupancyGrid, support: SceneObject | None) -> np.ndarray | None:
+    """(ny, nx) bool: grid cells the camera did not see as bare support, when the scene carries an
+    observation of this support (its top within support_tolerance_m of the observed surface);
+    else None. An observation of the table says nothing about the top of a tray standing on it."""
+    observed = view.scene.obstacles
+    if observed is None or support is None:
+        return None
+    if abs(view.view(support).z_max - observed.support_height_m) > view.config.support_tolerance_m:
+        return None
+    centres = grid.centers().reshape(-1, 2)  # (ny * nx, 2) world x/y, metres
+    return ~observed.free_at(centres).reshape(grid.shape)
