@@ -20,6 +20,7 @@ from std_msgs.msg import String
 
 from robospatial_ros.core.geometry import OrientedBox, rot_z
 from robospatial_ros.core.planning import PickPlaceConfig, plan_pick_place
+from robospatial_ros.core.reasoning.job import JobConfig
 from robospatial_ros.core.scene import load_scene
 from robospatial_ros.msg import DetectedObjectArray, NodeStatus, PickPlacePlan, SpatialAnswer, SpatialQuery
 from robospatial_ros.ros.common import (
@@ -47,6 +48,7 @@ SCENE = ROOT / "robospatial_ros" / "data" / "tabletop_scene.json"
 CONFIG = ROOT / "config"
 DOMAIN = fresh_domain_id()
 PUT_CAN = "put the can in front of the bowl from the robot's perspective"
+PUT_BOTTLE = "put the bottle in front of the bowl"
 # Placement commands whose plans the arm can carry out (the bundled scene).
 PLANNABLE = [
     PUT_CAN,
@@ -222,6 +224,18 @@ def test_unsafe_or_invalid_placements_are_refused(graph, nodes, target, xyz, fra
     assert not graph.plans(qid) and nodes["planner"].poll() is None
 
 
+def test_the_reasoners_choice_is_planned_when_its_best_spots_are_not(graph):
+    """The bottle's best spots in front of the bowl fail the arm's IK: the reasoner publishes the first
+    plannable one (the main job's retry policy) and the planner, running the same test, plans it."""
+    answer = graph.command(PUT_BOTTLE)
+    assert answer.success and answer.has_placement, answer.error
+    assert any("could not be planned" in note for note in answer.assumptions), answer.assumptions
+    plan = graph.wait_plan(answer.query_id)
+    p = answer.placement.position
+    assert (plan.place_xyz.x, plan.place_xyz.y, plan.place_xyz.z) == pytest.approx((p.x, p.y, p.z))
+    assert graph.wait_event(answer.query_id).level == NodeStatus.OK
+
+
 def test_answers_without_placement_are_ignored(graph):
     failed = SpatialAnswer(query_id="failed-1", success=False, error="no", has_placement=True)
     question = graph.command("is the mug left of the bowl?")
@@ -298,10 +312,14 @@ def test_nested_planning_parameters():
             Parameter("planning.gripper.hand_half_size_m", value=[0.03, 0.1]),
             Parameter("planning.max_reach_m", value=0.7),
         ]
+        overrides.append(Parameter("check_path", value=False))
         node = PlannerNode(context=context, parameter_overrides=overrides)
-        assert node.config.gripper.finger_thickness_m == 0.02 and node.config.max_reach_m == 0.7
-        assert node.config.gripper.hand_half_size_m == (0.03, 0.1)
-        assert node.plan_only and node.executor_name == "none" and node.base_frame == "panda_link0"
+        cfg = node.config
+        assert cfg.planning.gripper.finger_thickness_m == 0.02 and cfg.planning.max_reach_m == 0.7
+        assert cfg.planning.gripper.hand_half_size_m == (0.03, 0.1)
+        assert cfg.plan_only and cfg.executor == "none" and cfg.base_frame == "panda_link0"
+        # The main job's plannability test as configured here: one placement, IK at the waypoints only.
+        assert cfg.job == JobConfig(max_plan_tries=1, check_reachability=True, check_path=False)
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)

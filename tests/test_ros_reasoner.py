@@ -15,9 +15,11 @@ from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robospatial_ros.core.configio import load_config
+from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.language.commands import parse_command
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
-from robospatial_ros.core.reasoning.placement import choose_placement
+from robospatial_ros.core.reasoning.job import JobConfig, plan_placement
+from robospatial_ros.core.reasoning.placement import placements
 from robospatial_ros.core.scene import load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
@@ -39,7 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "robospatial_ros" / "data" / "tabletop_scene.json"
 PARAMS = ["--params-file", str(ROOT / "config" / "reasoner.yaml")]
 DOMAIN, LONELY_DOMAIN, BURST_DOMAIN = fresh_domain_id(), fresh_domain_id(), fresh_domain_id()
-PUT_MUG = "put the mug to the left of the bowl"
+PUT_CAN = "put the can to the left of the bowl"
+PUT_MUG = "put the mug to the left of the bowl"  # the mug is 8 cm wide: more than the gripper takes
+PUT_BOTTLE = "put the bottle in front of the bowl"
 
 
 class Client:
@@ -135,26 +139,25 @@ def cmd_number(answer: SpatialAnswer) -> int:
 
 def test_placement_command_gives_answer_pose_and_markers(client):
     poses, marker_arrays = len(client.of(PLACEMENT_TOPIC)), len(client.of(MARKERS_TOPIC))
-    answer = client.command(PUT_MUG)
+    answer = client.command(PUT_CAN)
     assert answer.success, answer.error
     assert (answer.type, answer.target, answer.reference, answer.relation, answer.frame) == (
         "placement",
-        "mug",
+        "can",
         "bowl",
         "left",
         "ego",
     )
-    assert answer.has_placement and answer.question == PUT_MUG
+    assert answer.has_placement and answer.question == PUT_CAN
     assert answer.header.frame_id == "panda_link0"
     assert any("no frame given" in a for a in answer.assumptions)
-    # The same spot the core chooses with the node's settings (tabletop config, the arm's reach).
+    # The same spot the main job chooses with the node's settings (tabletop config, the arm's reach,
+    # the first plannable placement).
     scene = load_scene(SCENE)
     spatial = load_config(SpatialConfig, ROOT / "robospatial_ros" / "data" / "tabletop.yaml")
-    expected = choose_placement(
-        SceneView(scene, spatial),
-        parse_command(PUT_MUG, scene.names),
-        allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()),
-    )
+    view, cmd = SceneView(scene, spatial), parse_command(PUT_CAN, scene.names)
+    candidates = placements(view, cmd, allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()))
+    expected = plan_placement(view, cmd, PickPlaceConfig(), JobConfig(), candidates).placement
     p = answer.placement.position
     np.testing.assert_allclose([p.x, p.y, p.z], expected.xyz, atol=1e-6)
     assert in_reach(np.array([[p.x, p.y, p.z]]), PickPlaceConfig())[0]
@@ -175,7 +178,35 @@ def test_placement_command_gives_answer_pose_and_markers(client):
     assert {Marker.SPHERE_LIST, Marker.SPHERE, Marker.TEXT_VIEW_FACING} <= set(kinds)
     chosen = kinds[Marker.SPHERE].pose.position
     assert (chosen.x, chosen.y, chosen.z) == pytest.approx((p.x, p.y, p.z))
-    assert PUT_MUG in kinds[Marker.TEXT_VIEW_FACING].text
+    assert PUT_CAN in kinds[Marker.TEXT_VIEW_FACING].text
+
+
+def test_the_first_plannable_placement_is_chosen(client):
+    """The bottle's best spots in front of the bowl are beyond what the arm can reach by IK: the node
+    tries the next ones, as the main job does on the direct path, and publishes the first plannable."""
+    answer = client.command(PUT_BOTTLE)
+    assert answer.success and answer.has_placement, answer.error
+    scene = load_scene(SCENE)
+    spatial = load_config(SpatialConfig, ROOT / "robospatial_ros" / "data" / "tabletop.yaml")
+    view, cmd = SceneView(scene, spatial), parse_command(PUT_BOTTLE, scene.names)
+    candidates = placements(view, cmd, allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()))
+    chosen = plan_placement(view, cmd, PickPlaceConfig(), JobConfig(), candidates)
+    assert chosen.tried > 1
+    p = answer.placement.position
+    np.testing.assert_allclose([p.x, p.y, p.z], chosen.placement.xyz, atol=1e-6)
+    assert any(f"chose spot {chosen.tried}" in note for note in answer.assumptions), answer.assumptions
+
+
+def test_node_parameters_come_from_one_config():
+    from robospatial_ros.ros.nodes.reasoner_node import NODE_CONFIG, ReasonerNodeConfig
+    from robospatial_ros.ros.params import parameter_defaults
+
+    assert NODE_CONFIG is ReasonerNodeConfig
+    names = parameter_defaults(ReasonerNodeConfig())
+    assert {"backend", "base_frame", "check_reach", "spatial.grid_resolution_m", "planning.max_reach_m"} <= set(names)
+    assert names["job.max_plan_tries"] == 25 and names["job.check_reachability"] is True
+    with pytest.raises(ConfigError, match="unknown backend 'vlm'"):
+        ReasonerNodeConfig(backend="vlm")
 
 
 def test_query_gets_its_own_id(client):
@@ -213,6 +244,7 @@ def test_question_on_the_command_topic(client):
         ("put the mug near the bowl", "no placement relation"),
         ("put the mug behind the box from the robot's perspective", "out of the arm's reach"),
         ("put the box on the mug", "cannot put the box on the mug"),
+        (PUT_MUG, "none could be planned; the last: the object is 8.0 cm wide"),
         ("is the mug near the bowl?", "no spatial relation"),
     ],
 )
@@ -220,7 +252,7 @@ def test_bad_input_is_answered_and_the_node_keeps_serving(client, reasoners, tex
     bad = client.command(text)
     assert not bad.success and expected in bad.error, bad.error
     assert "\n" not in bad.error and bad.question == text and not bad.has_placement
-    good = client.command(PUT_MUG)
+    good = client.command(PUT_CAN)
     assert good.success and good.has_placement
     assert cmd_number(good) == cmd_number(bad) + 1
     assert reasoners[DOMAIN].poll() is None
@@ -238,12 +270,12 @@ def test_command_before_any_objects(reasoners):
     try:
         ping = c.connect(want_scene=False)
         assert not ping.success and ping.error == "no objects received yet on /robospatial/objects"
-        early = c.command(PUT_MUG)
+        early = c.command(PUT_CAN)
         assert not early.success and early.query_id == "cmd-1"
         assert early.error == "no objects received yet on /robospatial/objects"
         c.send_objects()
         c.connect()
-        late = c.command(PUT_MUG)
+        late = c.command(PUT_CAN)
         assert late.success and late.has_placement and late.query_id == "cmd-2"
         assert reasoners[LONELY_DOMAIN].poll() is None
     finally:
@@ -256,7 +288,7 @@ def test_burst_of_100_commands_answered_in_order(reasoners):
         c.send_objects()
         c.connect()
         cycle = [
-            PUT_MUG,
+            PUT_CAN,
             "is the mug behind the bowl?",
             "gibberish !!",
             "put the can in front of the bowl from the robot's perspective",
@@ -281,6 +313,7 @@ def test_bad_parameters_exit_2_with_one_line():
         "backend:=vlm": "unknown backend 'vlm'",
         "spatial.strictness:=sloppy": "strictness must be one of",
         "planning.approach_height_m:=-1.0": "approach_height_m must be positive",
+        "job.max_plan_tries:=0": "max_plan_tries must be at least 1",
     }
     procs = {
         arg: subprocess.Popen(

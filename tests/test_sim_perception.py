@@ -82,8 +82,18 @@ def test_demo_episode_moves_the_object_and_the_relation_holds(tmp_path):
     assert report["check"]["answer"] == "Yes" and report["check"]["ground_truth_answer"] == "Yes"
     assert json.loads((tmp_path / "report.json").read_text())["success"] is True
     assert (tmp_path / "demo.png").stat().st_size > 10_000
-    for stage in ("render_before", "perceive_before", "reason", "plan", "execute", "perceive_after", "check"):
+    for stage in ("render_before", "perceive_before", "parse", "reason", "plan", "execute", "perceive_after", "check"):
         assert stage in report["timings_ms"]
+    assert report["placement"]["placements_tried"] >= 1
+
+
+def test_demo_tries_the_next_placement_when_the_best_cannot_be_planned():
+    """Seed 1002 (bench sim's third episode): the block's best spots right of the box cannot be planned;
+    the main job takes the next plannable one, and the episode succeeds."""
+    episode = run_episode("put the block to the right of the box", 1002, DemoConfig(spatial=TABLETOP))
+    assert episode.success, episode.failure
+    assert episode.job.tried > 1 and episode.job.plan is not None
+    np.testing.assert_allclose(episode.job.plan.place_xyz, episode.placement.xyz)
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("command", nargs="?", default=DEFAULT_COMMAND, help=f"default: {DEFAULT_COMMAND!r}")
     demo.add_argument("--seed", type=int, default=0, help="tabletop layout seed")
     demo.add_argument("--frame", choices=["ego", "world", "object"], help="override the command's frame")
-    demo.add_argument("--direct", action="store_true", help="call the pipeline directly instead of the ROS 2 graph")
+    demo.add_argument("--direct", action="store_true", help="the same job as function calls, not the ROS 2 graph")
     demo.add_argument("--scene", help="instead: answer a set of questions on this scene JSON (no simulator)")
     demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
     _add_config_args(demo, DEFAULT_TABLETOP_CONFIG)

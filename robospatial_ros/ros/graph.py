@@ -101,6 +101,15 @@ def camera_pose_overrides(urdf_path: Path, base_frame: str = BASE_FRAME, optical
     }
 
 
+def sim_perception_overrides() -> dict[str, Any]:
+    """The perception node's camera pose (the simulated D435's, not the URDF mount's rounded one) and
+    mask detections, for the built-in tabletop; mujoco is imported here."""
+    from robospatial_ros.ros.nodes.sim_bridge_node import perception_parameter_overrides
+    from robospatial_ros.sim.tabletop import TabletopConfig
+
+    return perception_parameter_overrides(TabletopConfig())
+
+
 def graph_for(args: LaunchArgs, urdf_path: Path | None = None) -> list[tuple[NodeSpec, dict[str, Any], dict[str, str]]]:
     """(node, parameter overrides, remaps) for every node the launch arguments start.
 
@@ -118,9 +127,9 @@ def graph_for(args: LaunchArgs, urdf_path: Path | None = None) -> list[tuple[Nod
             overrides["plan_only"] = args.plan_only
         elif spec is PERCEPTION:
             remaps = {} if args.sim else camera_remaps(args)
-            if args.sim:  # the simulator names its objects with instance masks
-                overrides["detections"] = "masks"
-            if urdf_path.is_file():
+            if args.sim:  # the simulator's camera exactly (as the direct demo sees it), its objects named by masks
+                overrides.update(sim_perception_overrides())
+            elif urdf_path.is_file():
                 overrides.update(camera_pose_overrides(urdf_path))
         out.append((spec, overrides, remaps))
     return out

@@ -2,6 +2,11 @@
 
 sim bridge (camera topics) -> perception (objects) -> reasoner (answer + placement) -> planner
 (plan) -> sim bridge (execution) -> perception again -> reasoner (the check question).
+
+The reasoner chooses the placement and the planner plans it with the main job of
+`core.reasoning.job` (the same retry policy and plannability test as the direct demo), so the
+same seed and command give the same outcome on both paths. `GraphSession` keeps one graph
+running and lays the table out again for each episode (`/robospatial/sim/reset`).
 """
 
 from __future__ import annotations
@@ -10,16 +15,20 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
+from std_msgs.msg import Int32, String
 
 from robospatial_ros.core.configio import to_mapping
-from robospatial_ros.core.language.commands import PlacementCommand
+from robospatial_ros.core.errors import RoboSpatialError
+from robospatial_ros.core.language.commands import PlacementCommand, parse_command
+from robospatial_ros.core.language.questions import split_frame_phrase
+from robospatial_ros.core.reasoning.job import JobConfig
 from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.reasoning.viz import annotate, save_png, side_by_side
 from robospatial_ros.core.spatial.config import SpatialConfig
@@ -32,6 +41,7 @@ from robospatial_ros.ros.bringup import start_graph, stop_graph
 from robospatial_ros.ros.graph import LaunchArgs
 
 GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
+RESET_TOPIC = "/robospatial/sim/reset"
 FRAME_PHRASES = {"ego": " from the camera's perspective", "world": " from the robot's perspective"}
 
 
@@ -58,6 +68,7 @@ class DemoClient(Node):
         self.create_subscription(NodeStatus, common.STATUS_TOPIC, self.statuses.append, common.RELIABLE)
         self.command_pub = self.create_publisher(String, common.COMMAND_TOPIC, common.RELIABLE)
         self.query_pub = self.create_publisher(SpatialQuery, common.QUERY_TOPIC, common.RELIABLE)
+        self.reset_pub = self.create_publisher(Int32, RESET_TOPIC, common.RELIABLE)
 
     def _on_image(self, msg: Image) -> None:
         self.images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = conv.color_from_msg(msg)
@@ -66,6 +77,11 @@ class DemoClient(Node):
 
     def image_at(self, msg: DetectedObjectArray) -> np.ndarray | None:
         return self.images.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
+
+    def objects_after(self, stamp_s: float, count: int = 1) -> DetectedObjectArray | None:
+        """The first objects message stamped after `stamp_s`, once `count` of them have arrived."""
+        newer = [o for o in self.objects if _stamp_s(o) > stamp_s]
+        return newer[0] if len(newer) >= count else None
 
 
 def _wait(what: str, found: Callable[[], Any], timeout_s: float) -> Any:
@@ -82,6 +98,72 @@ def _stamp_s(msg: Any) -> float:
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
+@dataclass
+class GraphEpisode:
+    """One command through the graph: the report (what `robospatial demo` writes) and what the picture needs."""
+
+    report: dict[str, Any]
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return bool(self.report["success"])
+
+    @property
+    def failure(self) -> str:
+        return str(self.report["failure"])
+
+
+class GraphSession:
+    """The sim graph (sim bridge, perception, reasoner, planner) running in this process, executing
+    plans; `episode` lays the table out with a seed and runs one command through it."""
+
+    def __init__(
+        self,
+        spatial: SpatialConfig,
+        job: JobConfig | None = None,
+        timeout_s: float = 30.0,
+        domain_id: int | None = None,
+    ):
+        self.spatial, self.timeout_s = spatial, timeout_s
+        job = job or JobConfig()
+        overrides = {
+            "planner": {"plan_only": False, "check_reachability": job.check_reachability, "check_path": job.check_path},
+            "reasoner": {
+                **{f"spatial.{k}": v for k, v in to_mapping(spatial).items()},
+                **{f"job.{k}": v for k, v in to_mapping(job).items()},
+            },
+        }
+        self.context, self.runner = start_graph(
+            LaunchArgs(sim=True, plan_only=False), extra_overrides=overrides, domain_id=domain_id
+        )
+        self.client = DemoClient(context=self.context)
+        self.runner.add(self.client)
+        self.commands = 0
+
+    def close(self) -> None:
+        self.runner.remove(self.client)
+        self.client.destroy_node()
+        stop_graph(self.context, self.runner)
+
+    def __enter__(self) -> GraphSession:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def episode(self, command: str, seed: int, frame: Frame | None = None) -> GraphEpisode:
+        """`command` on the layout of `seed` (as `TabletopSim` lays it out), through the graph."""
+        self.commands += 1
+        ep = GraphEpisode({"success": False, "failure": "", "command": command, "seed": seed, "via": "ros2 graph"})
+        try:
+            _Steps(self, ep, f"cmd-{self.commands}").run(command, seed, frame)
+            ep.report["success"] = True
+        except DemoFailed as exc:
+            ep.report["failure"] = str(exc)
+        return ep
+
+
 def run_graph_demo(
     command: str,
     seed: int,
@@ -92,84 +174,130 @@ def run_graph_demo(
     domain_id: int | None = None,
 ) -> dict:
     """One command through the graph; prints a summary, writes demo.png and report.json, returns the report."""
-    text = command + (FRAME_PHRASES.get(frame.value, "") if frame is not None else "")
-    overrides = {
-        "sim_bridge": {"sim.seed": seed},
-        "planner": {"plan_only": False},
-        "reasoner": {f"spatial.{k}": v for k, v in to_mapping(spatial).items()},
-    }
-    context, runner = start_graph(LaunchArgs(sim=True, plan_only=False), extra_overrides=overrides, domain_id=domain_id)
-    client = DemoClient(context=context)
-    runner.add(client)
-    report: dict[str, Any] = {"success": False, "failure": "", "command": text, "seed": seed, "via": "ros2 graph"}
-    record: dict[str, Any] = {}
-    try:
-        _steps(client, text, spatial, report, record, timeout_s)
-        report["success"] = True
-    except DemoFailed as exc:
-        report["failure"] = str(exc)
-    finally:
-        runner.remove(client)
-        client.destroy_node()
-        stop_graph(context, runner)
+    with GraphSession(spatial, timeout_s=timeout_s, domain_id=domain_id) as session:
+        ep = session.episode(command, seed, frame)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if "before" in record:
-        save_png(out_dir / "demo.png", _picture(record, report))
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    _print(report, out_dir)
-    return report
+    if "before" in ep.record:
+        save_png(out_dir / "demo.png", _picture(ep.record, ep.report))
+    (out_dir / "report.json").write_text(json.dumps(ep.report, indent=2))
+    _print(ep.report, out_dir)
+    return ep.report
 
 
-def _steps(client: DemoClient, text: str, spatial: SpatialConfig, report: dict, record: dict, timeout_s: float) -> None:
-    t0 = time.perf_counter()
-    timings = report.setdefault("timings_ms", {})
+class _Steps:
+    """The stages of one graph episode, each waiting on what the graph publishes."""
 
-    def lap(name: str) -> None:
-        timings[name] = round((time.perf_counter() - t0) * 1e3 - sum(timings.values()), 1)
+    def __init__(self, session: GraphSession, ep: GraphEpisode, command_id: str):
+        self.client, self.spatial, self.timeout_s = session.client, session.spatial, session.timeout_s
+        self.report, self.record, self.id = ep.report, ep.record, command_id
+        self.timings = self.report.setdefault("timings_ms", {})
+        self.t0 = time.perf_counter()
 
-    before = _wait("perception", lambda: client.objects[-1] if client.objects else None, timeout_s)
-    record["before"] = (client.image_at(before), conv.scene_from_msg(before))
-    lap("first_objects")
-    client.command_pub.publish(String(data=text))
-    answer = _wait("reasoner", lambda: next((a for a in client.answers if a.query_id == "cmd-1"), None), timeout_s)
-    lap("answer")
-    if not answer.success:
-        raise DemoFailed(f"reason: {answer.error}")
-    place = conv.pose_to_matrix(answer.placement)[:3, 3]
-    record["placement"] = place
-    record["candidates"] = conv.points_3d_from_msg(answer)  # (N, 3) base frame
-    record["roles"] = {answer.target: (200, 110, 20), answer.reference: (40, 120, 220)}
-    report["parsed"] = {
-        "object": answer.target,
-        "reference": answer.reference,
-        "relation": answer.relation,
-        "frame": answer.frame,
-    }
-    report["placement"] = {"xyz_m": np.round(place, 4).tolist()}
-    _wait_plan(client, timeout_s)
-    lap("plan")
-    done = _wait("execution", lambda: _event(client, "execution", "cmd-1"), timeout_s + 30)
-    lap("execute")
-    if done.level != NodeStatus.OK:
-        raise DemoFailed(f"execute: {done.message}")
-    after = _wait(
-        "perception after", lambda: next((o for o in client.objects if _stamp_s(o) > _stamp_s(done)), None), timeout_s
-    )
-    record["after"] = (client.image_at(after), conv.scene_from_msg(after))
-    lap("objects_after")
-    _check(client, answer, spatial, report, timeout_s)
-    lap("check")
+    def lap(self, name: str) -> None:
+        self.timings[name] = round((time.perf_counter() - self.t0) * 1e3 - sum(self.timings.values()), 1)
+
+    def run(self, command: str, seed: int, frame: Frame | None) -> None:
+        before = self._reset(seed)
+        self.record["before"] = (self.client.image_at(before), conv.scene_from_msg(before))
+        text = _with_frame(command, frame, self.record["before"][1].names)
+        self.report["command"] = text
+        self.lap("first_objects")
+        self.client.command_pub.publish(String(data=text))
+        answer = self._answer()
+        self._wait_plan()
+        self.lap("plan")
+        done = self._wait("execution", lambda: _event(self.client, "execution", self.id), self.timeout_s + 30)
+        self.lap("execute")
+        if done.level != NodeStatus.OK:
+            raise DemoFailed(f"execute: {done.message}")
+        after = self._wait("perception after", lambda: self.client.objects_after(_stamp_s(done)))
+        self.record["after"] = (self.client.image_at(after), conv.scene_from_msg(after))
+        self.lap("objects_after")
+        self._check(answer)
+        self.lap("check")
+
+    def _wait(self, what: str, found: Callable[[], Any], timeout_s: float | None = None) -> Any:
+        return _wait(what, found, timeout_s or self.timeout_s)
+
+    def _reset(self, seed: int) -> DetectedObjectArray:
+        """Lay the table out with `seed` and return the first objects perceived after it. Waits for a
+        second one, so the reasoner and the planner (which hear the same topic) have one too."""
+        client = self.client
+        self._wait("sim bridge", lambda: client.reset_pub.get_subscription_count() or None)
+        prefix, start = f"tabletop seed {int(seed)}:", len(client.statuses)
+
+        def reset_done() -> NodeStatus | None:
+            fresh = client.statuses[start:]
+            return next((s for s in fresh if s.event == "reset" and s.message.startswith(prefix)), None)
+
+        client.reset_pub.publish(Int32(data=int(seed)))
+        status = self._wait("reset", reset_done)
+        self._wait("perception", lambda: client.objects_after(_stamp_s(status), count=2))
+        return client.objects_after(_stamp_s(status))  # type: ignore[return-value]
+
+    def _answer(self) -> SpatialAnswer:
+        answer = self._wait("reasoner", lambda: next((a for a in self.client.answers if a.query_id == self.id), None))
+        self.lap("answer")
+        if not answer.success:
+            raise DemoFailed(f"reason: {answer.error}")
+        place = conv.pose_to_matrix(answer.placement)[:3, 3]
+        self.record["placement"] = place
+        self.record["candidates"] = conv.points_3d_from_msg(answer)  # (N, 3) base frame
+        self.record["roles"] = {answer.target: (200, 110, 20), answer.reference: (40, 120, 220)}
+        self.report["parsed"] = {
+            "object": answer.target,
+            "reference": answer.reference,
+            "relation": answer.relation,
+            "frame": answer.frame,
+        }
+        self.report["placement"] = {"xyz_m": np.round(place, 4).tolist()}
+        return answer
+
+    def _wait_plan(self) -> None:
+        def plan_or_error() -> Any:
+            plan = next((p for p in self.client.plans if p.command_id == self.id), None)
+            return plan or _event(self.client, "plan", self.id, NodeStatus.ERROR)
+
+        result = self._wait("planner", plan_or_error)
+        if isinstance(result, NodeStatus):
+            raise DemoFailed(f"plan: {result.message}")
+
+    def _check(self, answer: SpatialAnswer) -> None:
+        """Ask the reasoner, over the query topic, whether the command's relation holds now."""
+        try:
+            cmd = PlacementCommand(answer.target, answer.reference, Relation(answer.relation), Frame(answer.frame))
+        except ValueError as exc:
+            raise DemoFailed(f"check: the answer does not describe a placement ({exc})") from None
+        question, qid = cmd.check_query(), f"check-{self.id}"
+        self.client.query_pub.publish(
+            SpatialQuery(
+                query_id=qid, question=question.text, type=QueryType.CONFIGURATION.value, frame=question.frame.value
+            )
+        )
+        reply = self._wait("check", lambda: next((a for a in self.client.answers if a.query_id == qid), None))
+        truth = _ground_truth_answer(self.client, question, self.spatial)
+        self.report["check"] = {
+            "question": question.text,
+            "answer": reply.answer if reply.success else reply.error,
+            "ground_truth_answer": truth,
+        }
+        if not (reply.success and reply.yes):
+            raise DemoFailed(f"check: after execution the answer to {question.text!r} is {reply.answer or reply.error}")
 
 
-def _wait_plan(client: DemoClient, timeout_s: float) -> None:
-    def plan_or_error() -> Any:
-        plan = next((p for p in client.plans if p.command_id == "cmd-1"), None)
-        error = _event(client, "plan", "cmd-1", NodeStatus.ERROR)
-        return plan or error
-
-    result = _wait("planner", plan_or_error, timeout_s)
-    if isinstance(result, NodeStatus):
-        raise DemoFailed(f"plan: {result.message}")
+def _with_frame(text: str, frame: Frame | None, names: list[str]) -> str:
+    """`text` with its frame phrase replaced by one naming `frame` (as `--frame` does on the direct path)."""
+    if frame is None:
+        return text
+    body = split_frame_phrase(" ".join(text.split()))[0]
+    try:
+        cmd = parse_command(body, names)
+    except RoboSpatialError:
+        return text  # the reasoner will say what is wrong with it
+    if cmd.relation is Relation.ON_TOP:
+        return text
+    phrase = FRAME_PHRASES.get(frame.value, f" from the {cmd.reference}'s perspective")
+    return body + phrase
 
 
 def _event(client: DemoClient, event: str, event_id: str, level: int | None = None) -> NodeStatus | None:
@@ -177,29 +305,6 @@ def _event(client: DemoClient, event: str, event_id: str, level: int | None = No
         if s.event == event and s.id == event_id and (level is None or s.level == level):
             return s
     return None
-
-
-def _check(client: DemoClient, answer: SpatialAnswer, spatial: SpatialConfig, report: dict, timeout_s: float) -> None:
-    """Ask the reasoner, over the query topic, whether the command's relation holds now."""
-    try:
-        cmd = PlacementCommand(answer.target, answer.reference, Relation(answer.relation), Frame(answer.frame))
-    except ValueError as exc:
-        raise DemoFailed(f"check: the answer does not describe a placement ({exc})") from None
-    question = cmd.check_query()
-    client.query_pub.publish(
-        SpatialQuery(
-            query_id="check", question=question.text, type=QueryType.CONFIGURATION.value, frame=question.frame.value
-        )
-    )
-    reply = _wait("check", lambda: next((a for a in client.answers if a.query_id == "check"), None), timeout_s)
-    truth = _ground_truth_answer(client, question, spatial)
-    report["check"] = {
-        "question": question.text,
-        "answer": reply.answer if reply.success else reply.error,
-        "ground_truth_answer": truth,
-    }
-    if not (reply.success and reply.yes):
-        raise DemoFailed(f"check: after execution the answer to {question.text!r} is {reply.answer or reply.error}")
 
 
 def _ground_truth_answer(client: DemoClient, question: Any, spatial: SpatialConfig) -> str:

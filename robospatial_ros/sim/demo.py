@@ -1,11 +1,14 @@
 """The main job on the simulated tabletop: a command in, the object moved, the relation checked.
 
-render -> perceive -> parse the command -> context query -> placement -> pick-and-place plan
--> execute in MuJoCo -> render and perceive again -> ask whether the relation now holds.
+render -> perceive -> then `core.reasoning.job.MainJob` (the one implementation the ROS graph uses
+too): parse the command -> context query and placements -> the first plannable placement and its
+plan -> execute in MuJoCo (the simulator is the job's executor) -> render and perceive again ->
+ask whether the relation now holds.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -17,36 +20,33 @@ from typing import Any
 import numpy as np
 
 from robospatial_ros.core.errors import RoboSpatialError
-from robospatial_ros.core.language.commands import PlacementCommand, parse_command
-from robospatial_ros.core.language.questions import Query
+from robospatial_ros.core.language.commands import PlacementCommand
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig, PerceptionResult
-from robospatial_ros.core.planning.pick_place import (
-    PickPlaceConfig,
-    PickPlacePlan,
-    in_reach,
-    plan_pick_place,
-    scene_obstacles,
-)
-from robospatial_ros.core.reasoning.placement import Placement, placements
+from robospatial_ros.core.planning.pick_place import PickPlaceConfig, PickPlacePlan
+from robospatial_ros.core.reasoning.job import ExecutionOutcome, JobConfig, JobFailed, JobRecord, JobSettings, MainJob
+from robospatial_ros.core.reasoning.placement import Placement
 from robospatial_ros.core.reasoning.reasoner import Answer, GeometricReasoner
 from robospatial_ros.core.reasoning.viz import annotate, save_png, side_by_side
 from robospatial_ros.core.scene import Scene
 from robospatial_ros.core.spatial.config import SpatialConfig
-from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
+from robospatial_ros.core.spatial.types import Frame
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.sim.tabletop import SimFrame, TabletopConfig, TabletopSim
 
-MAX_PLAN_TRIES = 25  # placements tried, best first, until one can be planned
 
-
-@dataclass
+@dataclass(frozen=True)
 class DemoConfig:
     """Everything one episode needs; each part has its own validated config."""
 
     spatial: SpatialConfig = field(default_factory=SpatialConfig)
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     planning: PickPlaceConfig = field(default_factory=PickPlaceConfig)
+    job: JobConfig = field(default_factory=JobConfig)
     sim: TabletopConfig = field(default_factory=TabletopConfig)
+
+    @property
+    def job_settings(self) -> JobSettings:
+        return JobSettings(self.spatial, self.planning, self.job)
 
 
 @dataclass
@@ -57,15 +57,28 @@ class Episode:
     seed: int
     success: bool = False
     failure: str = ""  # "" on success, else "<stage>: <reason>"
-    parsed: PlacementCommand | None = None
-    context: Answer | None = None
-    placement: Placement | None = None
-    check: Answer | None = None
+    job: JobRecord = field(default_factory=JobRecord)
     check_ground_truth: bool | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     frames: dict[str, SimFrame] = field(default_factory=dict)
     perceived: dict[str, PerceptionResult] = field(default_factory=dict)
     moved_m: float = 0.0
+
+    @property
+    def parsed(self) -> PlacementCommand | None:
+        return self.job.command
+
+    @property
+    def context(self) -> Answer | None:
+        return self.job.context
+
+    @property
+    def placement(self) -> Placement | None:
+        return self.job.placement
+
+    @property
+    def check(self) -> Answer | None:
+        return self.job.check
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -76,101 +89,59 @@ class Episode:
             self.timings_ms[name] = round((time.perf_counter() - start) * 1e3, 1)
 
 
-class StageFailed(Exception):
-    """Ends an episode early; carries '<stage>: <reason>'."""
-
-
 def run_episode(command: str, seed: int, config: DemoConfig, frame: Frame | None = None) -> Episode:
     """One command on a freshly laid out tabletop. Never raises for a failed stage: see `failure`."""
     ep = Episode(command, seed)
     try:
         _run(ep, config, frame)
-    except StageFailed as exc:
+        ep.success = True
+    except JobFailed as exc:
         ep.failure = str(exc)
+    if ep.job.check is not None and "after" in ep.frames:
+        _ground_truth(ep, config.spatial)
     return ep
 
 
-def _fail(stage: str, reason: object) -> StageFailed:
-    return StageFailed(f"{stage}: {reason}")
+class _MeasuredSim:
+    """The simulator as the job's executor; also measures how far the target really moved (metres)."""
+
+    def __init__(self, sim: TabletopSim, ep: Episode):
+        self.sim, self.ep = sim, ep
+
+    def execute(self, plan: PickPlacePlan) -> ExecutionOutcome:
+        start_xyz = np.asarray(self.sim.object_pose(plan.object_id)[0])  # (3,) world, metres
+        result = self.sim.execute(plan)
+        self.ep.moved_m = float(np.linalg.norm(np.asarray(self.sim.object_pose(plan.object_id)[0]) - start_xyz))
+        return result
 
 
 def _run(ep: Episode, config: DemoConfig, frame: Frame | None) -> None:
     with ep.stage("sim_setup"):
-        sim = TabletopSim(_seeded(config.sim, ep.seed))
+        sim = TabletopSim(replace(config.sim, seed=ep.seed))
     perception = Perception(config.perception)
-    reasoner = GeometricReasoner(config.spatial)
-    _observe(ep, "before", sim, perception)
-    scene = ep.perceived["before"].scene
-    with ep.stage("parse"):
-        try:
-            cmd = parse_command(ep.command, scene.names)
-        except RoboSpatialError as exc:
-            raise _fail("parse", exc) from None
-        if frame is not None and cmd.relation is not Relation.ON_TOP:
-            cmd = PlacementCommand(cmd.target, cmd.reference, cmd.relation, frame, cmd.text, True)
-        ep.parsed = cmd
-    view = SceneView(scene, config.spatial)
-    with ep.stage("reason"):
-        if cmd.relation is not Relation.ON_TOP:
-            ep.context = reasoner.answer(view, Query(QueryType.CONTEXT, cmd.frame, cmd.relation, cmd.reference))
-        spots = placements(view, cmd, allowed=lambda xyz: in_reach(xyz, config.planning))
-    with ep.stage("plan"):
-        plan = _first_plannable(ep, spots, scene, config.planning)
-    start_xyz = np.asarray(sim.object_pose(cmd.target)[0])
-    with ep.stage("execute"):
-        result = sim.execute(plan)
-    ep.moved_m = float(np.linalg.norm(np.asarray(sim.object_pose(cmd.target)[0]) - start_xyz))
-    if not result.success:
-        raise _fail("execute", result.reason)
-    _observe(ep, "after", sim, perception)
-    _check(ep, cmd, reasoner, config.spatial)
+    before = _observe(ep, "before", sim, perception)
+    job = MainJob(config.job_settings, _MeasuredSim(sim, ep), ep.stage)
+    after = functools.partial(_observe, ep, "after", sim, perception)  # the scene after execution
+    job.run(ep.command, SceneView(before, config.spatial), after, ep.job, frame)
 
 
-def _first_plannable(ep: Episode, spots: Iterator[Placement], scene: Scene, config: PickPlaceConfig) -> PickPlacePlan:
-    """Plan for the best spot the hand can reach without touching a neighbour (tries MAX_PLAN_TRIES)."""
-    target = ep.parsed.target  # type: ignore[union-attr]
-    box, obstacles = scene.get(target).box, scene_obstacles(scene, target)
-    last: Exception | None = None
-    try:
-        for _, placement in zip(range(MAX_PLAN_TRIES), spots):
-            ep.placement = placement
-            try:
-                return plan_pick_place(box, placement.xyz, config, placement.yaw_offset_rad, target, obstacles)
-            except RoboSpatialError as exc:
-                last = exc
-    except RoboSpatialError as exc:  # no spot at all
-        raise _fail("placement", exc) from None
-    raise _fail("plan", last or "no placement to plan for")
-
-
-def _seeded(cfg: TabletopConfig, seed: int) -> TabletopConfig:
-    return replace(cfg, seed=seed)
-
-
-def _observe(ep: Episode, when: str, sim: TabletopSim, perception: Perception) -> None:
+def _observe(ep: Episode, when: str, sim: TabletopSim, perception: Perception) -> Scene:
     with ep.stage(f"render_{when}"):
         ep.frames[when] = sim.render()
     with ep.stage(f"perceive_{when}"):
         try:
             ep.perceived[when] = perception.perceive(ep.frames[when].frame, ep.frames[when].masks)
         except RoboSpatialError as exc:
-            raise _fail(f"perceive_{when}", exc) from None
+            raise JobFailed(f"perceive_{when}", exc) from None
+    return ep.perceived[when].scene
 
 
-def _check(ep: Episode, cmd: PlacementCommand, reasoner: GeometricReasoner, spatial: SpatialConfig) -> None:
-    with ep.stage("check"):
-        query = cmd.check_query()
-        try:
-            ep.check = reasoner.answer(SceneView(ep.perceived["after"].scene, spatial), query)
-        except RoboSpatialError as exc:  # e.g. the object fell off and is no longer seen
-            raise _fail("check", exc) from None
-        # The same question on the simulator's exact boxes. Perceived objects have no known front
-        # (the object frame faces the camera), so the true objects get the same assumption.
-        truth = ep.frames["after"].scene.with_unknown_facings()
-        ep.check_ground_truth = bool(reasoner.answer(SceneView(truth, spatial), query).yes)
-    if not ep.check.yes:
-        raise _fail("check", f"after execution the answer to {query.text!r} is No")
-    ep.success = True
+def _ground_truth(ep: Episode, spatial: SpatialConfig) -> None:
+    """The check question on the simulator's exact boxes. Perceived objects have no known front
+    (the object frame faces the camera), so the true objects get the same assumption."""
+    truth = ep.frames["after"].scene.with_unknown_facings()
+    query = ep.job.check.query  # type: ignore[union-attr]
+    ep.check_ground_truth = bool(GeometricReasoner(spatial).answer(SceneView(truth, spatial), query).yes)
 
 
 # --- report and picture -----------------------------------------------------------------------
@@ -193,6 +164,7 @@ def episode_report(ep: Episode) -> dict[str, Any]:
         out["placement"] = {
             "xyz_m": np.round(ep.placement.xyz, 4).tolist(),
             "yaw_offset_deg": round(float(np.degrees(ep.placement.yaw_offset_rad)), 1),
+            "placements_tried": ep.job.tried,
         }
     if ep.check is not None:
         out["check"] = {

@@ -14,11 +14,17 @@ endpoint), "hybrid" (the VLM grounds names to boxes, perception lifts them, the 
 "verify" (VLM points checked against the occupancy map). Model settings are the `vlm.*`
 parameters (VLMBackendConfig). Model-based backends also subscribe to the camera (colour,
 aligned depth, camera_info) and answer from the latest frame.
+
+A placement is chosen by the main job (core.reasoning.job.plan_placement): the first candidate,
+best first, that the planner node's test accepts (plan_pick_place and, with job.check_reachability,
+IK on the arm), trying at most job.max_plan_tries; so the planner plans what is published here.
+Parameters: ReasonerNodeConfig (NODE_CONFIG).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from typing import Any
 
 from geometry_msgs.msg import PoseStamped
@@ -27,12 +33,16 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from robospatial_ros.core.errors import RoboSpatialError, one_line
+from robospatial_ros.core.configio import validate_fields
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError, one_line
 from robospatial_ros.core.language.commands import PlacementCommand
 from robospatial_ros.core.language.questions import parse_question
 from robospatial_ros.core.perception.frame import RGBDFrame
-from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
-from robospatial_ros.core.reasoning.backends import VLMBackendConfig, make_backend
+from robospatial_ros.core.planning.pick_place import PickPlaceConfig
+from robospatial_ros.core.planning.reachability import load_arm_model
+from robospatial_ros.core.reasoning.backends import BACKEND_NAMES, VLMBackendConfig, make_backend
+from robospatial_ros.core.reasoning.job import JobConfig, backend_candidates, plan_placement, reach_filter
+from robospatial_ros.core.reasoning.placement import Placement
 from robospatial_ros.core.reasoning.requests import parse_request, placement_answer
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
@@ -66,19 +76,39 @@ from robospatial_ros.ros.conversions import (
 )
 from robospatial_ros.ros.params import declare_config, read_config
 
-# --- the node ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReasonerNodeConfig:
+    """The reasoner node's parameters (config/reasoner.yaml); nested configs are dotted: spatial.grid_resolution_m."""
+
+    backend: str = "geometric"  # who answers: geometric | hf | openai | hybrid | verify
+    base_frame: str = "panda_link0"  # the robot base; objects without a frame_id are in it
+    # Choose placements for the arm (objects in base_frame): within its reach (planning.*) and plannable
+    # by the planner node's test, retried as the main job says (job.*). False: the backend's best spot.
+    check_reach: bool = True
+    spatial: SpatialConfig = field(default_factory=SpatialConfig)
+    # The arm's reach and grasp geometry: keep equal to the planner's, so it accepts what is chosen here.
+    planning: PickPlaceConfig = field(default_factory=PickPlaceConfig)
+    vlm: VLMBackendConfig = field(default_factory=VLMBackendConfig)
+    # The retry policy and plannability test of the main job (keep check_* equal to the planner's).
+    job: JobConfig = field(default_factory=JobConfig)
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "reasoner")
+        if self.backend not in BACKEND_NAMES:
+            raise ConfigError(f"unknown backend {self.backend!r}; available: {', '.join(BACKEND_NAMES)}")
+        if not self.base_frame.strip():
+            raise ConfigError("base_frame must name a frame")
+
+
+NODE_CONFIG = ReasonerNodeConfig
 
 
 class ReasonerNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__("reasoner", **kwargs)
         self.status = StatusReporter(self)
-        self.declare_parameter("backend", "geometric")  # geometric | hf | openai | hybrid | verify
-        self.declare_parameter("base_frame", "panda_link0")  # the robot base; objects without a frame_id are in it
-        self.declare_parameter("check_reach", True)  # placements only within the arm's reach (planning.*)
-        declare_config(self, SpatialConfig(), "spatial.")
-        declare_config(self, PickPlaceConfig(), "planning.")
-        declare_config(self, VLMBackendConfig(), "vlm.")
+        declare_config(self, ReasonerNodeConfig())
         try:
             self._configure()
         except RoboSpatialError as exc:
@@ -101,18 +131,16 @@ class ReasonerNode(Node):
         self.status.ok("ready", f"backend {self.backend.name}, waiting for objects on {self._objects_sub.topic_name}")
 
     def _configure(self) -> None:
-        name = str(self.get_parameter("backend").value)
-        self.base_frame = str(self.get_parameter("base_frame").value)
-        self.check_reach = bool(self.get_parameter("check_reach").value)
-        self.spatial = read_config(self, SpatialConfig, "spatial.")
-        self.planning = read_config(self, PickPlaceConfig, "planning.")
-        self.backend = make_backend(name, self.spatial, read_config(self, VLMBackendConfig, "vlm."))
+        self.config = read_config(self, ReasonerNodeConfig)
+        self.backend = make_backend(self.config.backend, self.config.spatial, self.config.vlm)
+        if self.config.check_reach and self.config.job.check_reachability:
+            load_arm_model()  # mujoco + the Panda model, once (or a one-line error)
 
     # --- inputs ---
 
     def _on_objects(self, msg: DetectedObjectArray) -> None:
         try:
-            view = SceneView(scene_from_msg(msg), self.spatial).prepare()
+            view = SceneView(scene_from_msg(msg), self.config.spatial).prepare()
         except RoboSpatialError as exc:
             self.status.warn("objects", f"ignored an objects message: {exc}")
             return
@@ -120,7 +148,7 @@ class ReasonerNode(Node):
             self.status.error("objects", f"ignored an objects message: {type(exc).__name__}: {exc}")
             return
         first = self._view is None
-        self._view, self._frame = view, msg.header.frame_id or self.base_frame
+        self._view, self._frame = view, msg.header.frame_id or self.config.base_frame
         if first:
             self.status.ok("objects", f"{len(view.scene.objects)} objects in frame {self._frame}")
 
@@ -171,7 +199,7 @@ class ReasonerNode(Node):
             out = error_answer_msg(text, one_line(str(exc), 400), qid)
         except Exception as exc:  # never die from a request: reply and keep serving
             out = error_answer_msg(text, f"internal error: {type(exc).__name__}: {one_line(str(exc), 300)}", qid)
-        out.header.frame_id, out.header.stamp = self._frame or self.base_frame, stamp
+        out.header.frame_id, out.header.stamp = self._frame or self.config.base_frame, stamp
         self._answers.publish(out)
         if pose is not None:
             self._placements.publish(pose)
@@ -186,12 +214,7 @@ class ReasonerNode(Node):
         self, view: SceneView, cmd: PlacementCommand, text: str, qid: str, stamp: Any
     ) -> tuple[SpatialAnswer, MarkerArray, PoseStamped]:
         notes = [] if cmd.frame_given else ["no frame given: placed from the camera's perspective (ego)"]
-        allowed = None
-        if self.check_reach and self._frame == self.base_frame:
-            allowed = functools.partial(in_reach, config=self.planning)
-        elif self.check_reach:
-            notes.append(f"reach not checked: the objects are in {self._frame!r}, not the base {self.base_frame!r}")
-        placement = self.backend.place(view, cmd, allowed, self._camera_frame(view))
+        placement = self._choose(view, cmd, notes)
         answer = placement_answer(view, cmd, placement, text, notes)
         pose = point_to_pose_stamped(placement.xyz, self._frame, stamp, placement.yaw_offset_rad)
         out = answer_to_msg(answer, qid)
@@ -199,6 +222,23 @@ class ReasonerNode(Node):
         x, y = (float(v) for v in placement.xyz[:2])
         label = f"{one_line(text, 60)} -> ({x:.2f}, {y:.2f})"
         return out, answer_markers(answer.points_3d, placement.xyz, label, self._frame, stamp), pose
+
+    def _choose(self, view: SceneView, cmd: PlacementCommand, notes: list[str]) -> Placement:
+        """The main job's choice (core.reasoning.job): the first placement the planner node can plan.
+        Without check_reach, or with objects in another frame than the base (no tf lookup): the
+        backend's best spot, not checked against the arm."""
+        cfg = self.config
+        for_arm = cfg.check_reach and self._frame == cfg.base_frame
+        allowed = reach_filter(cfg.planning) if for_arm else None
+        candidates = backend_candidates(self.backend, view, cmd, allowed, self._camera_frame(view))
+        if not for_arm:
+            if cfg.check_reach:
+                notes.append(f"reach not checked: the objects are in {self._frame!r}, not the base {cfg.base_frame!r}")
+            return next(candidates)
+        chosen = plan_placement(view, cmd, cfg.planning, cfg.job, candidates)
+        if chosen.tried > 1:
+            notes.append(f"the {chosen.tried - 1} better spot(s) could not be planned: chose spot {chosen.tried}")
+        return chosen.placement
 
 
 def main(args: list[str] | None = None) -> int:
