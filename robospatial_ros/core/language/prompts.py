@@ -1,6 +1,6 @@
 """What the VLM is asked: RoboSpatial questions in the generator's wording, and grounding requests.
 
-Questions use the verbatim generator templates (DESIGN.md section 3), the wording our
+Questions use the verbatim generator templates (docs/architecture.md, "Contracts"), the wording our
 generated training data uses, so a model fine-tuned on it sees what it was trained on.
 """
 

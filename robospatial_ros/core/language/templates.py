@@ -1,4 +1,4 @@
-"""The RoboSpatial generator's question templates, verbatim (DESIGN.md section 3).
+"""The RoboSpatial generator's question templates, verbatim (docs/architecture.md, "Spatial semantics").
 
 `{rel}` is the bare relation word, so the generator really writes 'behind of',
 'above of' and 'fit left the'; we keep that so our data matches theirs.

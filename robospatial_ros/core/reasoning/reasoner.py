@@ -63,7 +63,7 @@ class Answer:
 
 
 class GeometricReasoner:
-    """Answers questions with the spatial core (DESIGN.md section 3 semantics)."""
+    """Answers questions with the spatial core (docs/architecture.md, "Spatial semantics")."""
 
     name = "geometric"
 

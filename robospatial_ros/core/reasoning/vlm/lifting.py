@@ -57,7 +57,7 @@ def lift_to_plane(points_2d: np.ndarray, camera: CameraModel, plane: Plane) -> L
 
 
 def reference_plane(view: SceneView, reference: SceneObject) -> Plane:
-    """The plane the reference stands on, at its base height: where context points live (DESIGN section 3)."""
+    """The plane the reference stands on, at its base height: where context points live (docs/architecture.md)."""
     return Plane.horizontal(view.view(reference).z_min)
 
 
