@@ -138,3 +138,20 @@ def test_curriculum_and_datagen_configs_load():
 
     assert [s.kind for s in load_curriculum(CONFIG_DIR / "curriculum_example.yaml").stages] == ["sft", "sft", "grpo"]
     assert load_config(RoboSpatialGenConfig, CONFIG_DIR / "datagen_robospatial.yaml").spatial_preset == "auto"
+
+
+def test_the_reasoner_proposes_only_what_the_planner_accepts():
+    """The reasoner picks placements with its job.* plannability test and planning.* reach; the planner
+    re-plans with its own copy of both. The shipped files must agree, or the graph refuses its own picks."""
+    from robospatial_ros.ros.graph import PLANNER
+
+    def effective(spec: NodeSpec) -> dict[str, Any]:
+        return {**parameter_defaults(_node_config(spec)()), **_file_parameters(spec)}
+
+    reasoner, planner = effective(REASONER), effective(PLANNER)
+    for key in ("check_reachability", "check_path"):
+        assert _same(reasoner[f"job.{key}"], planner[key]), key
+    shared = sorted(k for k in reasoner if k.startswith("planning.") and k in planner)
+    assert len(shared) > 10
+    for key in shared:
+        assert _same(reasoner[key], planner[key]), key
