@@ -7,6 +7,8 @@ footprint/height size <= 1.5 cm, support height <= 5 mm.
 
 import functools
 import itertools
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,23 +17,29 @@ from synthetic import TABLE, Block, Tabletop, default_camera, random_tabletop, r
 
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
-from robospatial_ros.core.geometry import make_transform
+from robospatial_ros.core.geometry import make_transform, rot_x
 from robospatial_ros.core.language.templates import template_question
 from robospatial_ros.core.perception.errors import (
+    CameraBelowSupportError,
     CameraUnavailableError,
     DetectionError,
+    FrameFileError,
+    GravityMismatchError,
     NoSupportPlaneError,
     NoValidDepthError,
 )
+from robospatial_ros.core.perception.files import load_frame
 from robospatial_ros.core.perception.frame import BoxDetections, FrameError, MaskDetections, RGBDFrame
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig
 from robospatial_ros.core.perception.realsense import RealSenseConfig, RealSenseSource, list_devices
 from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import CONFIGURATION_RELATIONS, Frame, QueryType
+from robospatial_ros.core.urdf import UrdfError, workspace_from_urdf
 
 CENTRE_TOL_M, SIZE_TOL_M, HEIGHT_TOL_M = 0.01, 0.015, 0.005
 NOISE_AT_1M = 0.002  # Gaussian depth noise std at 1 m (grows with depth^2), about a D435's
+URDF = Path(__file__).resolve().parents[1] / "urdf" / "workcell.urdf"
 
 
 @functools.cache
@@ -97,7 +105,9 @@ def test_flying_pixels_at_depth_edges_are_dropped(mode):
     detections = {"masks": r.masks(), "boxes": BoxDetections(*r.boxes_2d()), "clusters": None}[mode]
     result = perception().perceive(r.frame(), detections)
     assert check_unoccluded(result, r, nearest(result) if mode == "clusters" else None)
-    unfiltered = perception(flying_pixel_jump_m=0.0).perceive(r.frame(), detections)
+    # Clustering drops both sides of every depth jump (segment_jump_m) rather than testing pixels.
+    off = dict(segment_jump_m=10.0, segment_min_jump_m=10.0) if mode == "clusters" else dict(flying_pixel_jump_m=0.0)
+    unfiltered = perception(**off).perceive(r.frame(), detections)
     if mode != "masks":  # exact masks exclude the mixed pixels, which lie on the background side
         with pytest.raises(AssertionError, match="off by"):
             check_unoccluded(unfiltered, r, nearest(unfiltered) if mode == "clusters" else None)
@@ -175,7 +185,8 @@ def test_a_wall_and_the_floor_never_become_the_support(eye, target, wall_x):
     scene = Tabletop((Block("mug", 0.3, 0.1, (0.08, 0.08, 0.1)),), cam, wall_x=wall_x)
     r = render(scene, noise_at_1m_m=NOISE_AT_1M)
     assert np.count_nonzero(r.labels == 0) < np.count_nonzero(r.labels == -1)  # the table is a minority
-    result = perception().perceive(r.frame())
+    # The far camera sees the mug from ~1.9 m, beyond the default clustering range (cluster_max_depth_m).
+    result = perception(cluster_max_depth_m=2.5).perceive(r.frame())
     assert abs(result.support_height_m) <= HEIGHT_TOL_M
     assert len(result.scene.objects) == 2
 
@@ -386,3 +397,179 @@ def test_camera_pose_moves_the_scene_rigidly():
         assert np.allclose(ob.box.center - oa.box.center, [0.1, -0.2, 0.3], atol=2e-3)
     assert b.support_height_m == pytest.approx(a.support_height_m + 0.3, abs=1e-3)
     assert default_camera().width == 640
+
+
+# --- a support and a workspace you can trust ----------------------------------------------------
+def test_the_workspace_keeps_out_what_lies_outside_it():
+    r = rendering(0)
+    everything = perception().perceive(r.frame())
+    ys = sorted(b.y for b in r.scene.blocks)
+    split = (ys[len(ys) // 2 - 1] + ys[len(ys) // 2]) / 2
+    kept = perception(workspace_min_xyz_m=(-1.0, split, -0.1), workspace_max_xyz_m=(2.0, 2.0, 1.0)).perceive(r.frame())
+    assert 0 < len(kept.scene.objects) < len(everything.scene.objects)
+    assert all(o.box.center[1] > split for o in kept.scene.objects[1:])
+    # A workspace above the table and below it has no support in it.
+    with pytest.raises(NoSupportPlaneError):
+        perception(workspace_min_xyz_m=(-1.0, -2.0, 0.2), workspace_max_xyz_m=(2.0, 2.0, 1.0)).perceive(r.frame())
+
+
+def test_a_big_low_box_top_is_not_the_support_but_a_height_hint_can_pick_it():
+    # A 30 x 30 cm crate 5.5 cm tall (a lid-like top) beside a mug: the table, with far more area, wins.
+    blocks = (Block("crate", 0.4, -0.15, (0.3, 0.3, 0.055)), Block("mug", 0.3, 0.25, (0.08, 0.08, 0.1)))
+    r = render(Tabletop(blocks, default_camera()), noise_at_1m_m=NOISE_AT_1M)
+    result = perception().perceive(r.frame())
+    assert abs(result.support_height_m) <= HEIGHT_TOL_M
+    assert len(result.scene.objects) == 3
+    hinted = perception(support_height_m=0.055).perceive(r.frame())
+    assert hinted.support_height_m == pytest.approx(0.055, abs=HEIGHT_TOL_M)
+    with pytest.raises(NoSupportPlaneError, match=r"support_height_m=0.3 \(levels found: z "):
+        perception(support_height_m=0.3).perceive(r.frame())
+
+
+def test_a_camera_below_every_plane_is_a_typed_error():
+    # A top-down view under the identity pose: world z then points DOWN into the table.
+    cam = CameraModel.look_at([0.35, 0.0, 0.8], [0.35, 0.001, 0.0])
+    r = render(Tabletop((Block("mug", 0.3, 0.1, (0.08, 0.08, 0.1)),), cam), noise_at_1m_m=NOISE_AT_1M)
+    frame = r.frame()
+    ok = perception().perceive(frame)
+    assert len(ok.scene.objects) == 2 and abs(ok.support_height_m) <= HEIGHT_TOL_M
+    flipped = RGBDFrame(frame.color, frame.depth, frame.K, np.eye(4))
+    with pytest.raises(CameraBelowSupportError, match=r"BELOW every near-horizontal surface.*perceive_unposed"):
+        perception().perceive(flipped)
+
+
+def test_a_pose_far_from_gravity_names_the_dominant_plane_tilt():
+    frame = rendering(0).frame()
+    tilted = RGBDFrame(frame.color, frame.depth, frame.K, frame.camera_to_world @ make_transform(rot_x(0.9), [0, 0, 0]))
+    with pytest.raises(GravityMismatchError, match=r"the dominant plane in view \(\d+% of the points\) is \d+ deg"):
+        perception().perceive(tilted)
+
+
+def test_a_frame_without_a_pose_is_perceived_in_the_world_its_table_defines():
+    r = rendering(2, NOISE_AT_1M)
+    frame = r.frame()
+    unposed = RGBDFrame(frame.color, frame.depth, frame.K, np.eye(4))
+    result = perception().perceive_unposed(unposed, r.masks())
+    T = result.camera_to_world
+    true_height = frame.camera_to_world[2, 3]  # the table top is z = 0 in the rendering
+    assert T[2, 3] == pytest.approx(true_height, abs=HEIGHT_TOL_M) and np.allclose(T[:2, 3], 0.0)
+    assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9) and np.linalg.det(T[:3, :3]) > 0
+    # The same boxes as with the true pose, up to the rigid motion between the two worlds.
+    posed = perception().perceive(frame, r.masks())
+    motion = T @ np.linalg.inv(frame.camera_to_world)
+    for a, b in zip(posed.scene.objects[1:], result.scene.objects[1:]):
+        assert a.name == b.name
+        assert np.linalg.norm(motion[:3, :3] @ a.box.center + motion[:3, 3] - b.box.center) < 0.005
+        assert np.allclose(np.sort(a.box.size[:2]), np.sort(b.box.size[:2]), atol=0.005)
+    # x follows the camera's heading: the optical axis projected on the table.
+    heading = T[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    assert heading[1] == pytest.approx(0.0, abs=1e-9) and heading[0] > 0
+
+
+def test_noise_is_dropped_and_real_objects_are_not():
+    # Noisy depth (3x a D435's) and a flat 8 mm tile: neither becomes an object; the blocks all do.
+    r = render(random_tabletop(np.random.default_rng(4)), noise_at_1m_m=3 * NOISE_AT_1M, seed=4)
+    result = perception().perceive(r.frame())
+    assert len(result.scene.objects) == len(r.scene.blocks) + 1
+    tile = Block("tile", 0.35, 0.0, (0.12, 0.12, 0.008))
+    flat = render(Tabletop((tile,), default_camera()), noise_at_1m_m=NOISE_AT_1M)
+    assert perception().perceive(flat.frame()).scene.names == [TABLE]
+
+
+# --- messages that say what happened ------------------------------------------------------------
+def test_normalized_boxes_and_far_depth_are_reported_as_such():
+    r = rendering(0)
+    names, boxes = r.boxes_2d()
+    normalized = boxes[:1] / np.array([640, 480, 640, 480])
+    result = perception().perceive(r.frame(), BoxDetections([*names, "cup"], np.vstack([boxes, normalized])))
+    assert "looks normalized (0-1); give pixel coordinates" in result.warnings[0]
+    frame = r.frame()
+    far = frame.depth.copy()
+    mask = r.masks().masks[names[0]]
+    far[mask] = 3400  # 3.4 m, beyond max_depth_m = 3.0
+    result = perception().perceive(RGBDFrame(frame.color, far, frame.K, frame.camera_to_world), r.masks())
+    assert f"mask {names[0]!r} skipped: its depth is out of range (3.4 m > max_depth_m 3)" in result.warnings[0]
+
+
+def test_new_config_fields_are_validated():
+    for bad, message in (
+        (dict(workspace_min_xyz_m=(0.0, 0.0, 0.0)), "both workspace_min_xyz_m and workspace_max_xyz_m"),
+        (dict(workspace_min_xyz_m=(0, 0, 1), workspace_max_xyz_m=(1, 1, 0.5)), "must be below"),
+        (dict(workspace_min_xyz_m=(0, 0), workspace_max_xyz_m=(1, 1)), "3 numbers"),
+        (dict(unposed_up_cone_deg=90.0), "unposed_up_cone_deg"),
+        (dict(segment_jump_m=0.0), "segment_jump_m"),
+        (dict(min_support_area_m2=-1.0), "min_support_area_m2"),
+        (dict(support_height_m="high"), "support_height_m"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            PerceptionConfig(**bad)
+    config = PerceptionConfig(workspace_min_xyz_m=[0, -1, 0], workspace_max_xyz_m=[1, 1, 1])  # YAML lists
+    assert config.workspace == ((0.0, -1.0, 0.0), (1.0, 1.0, 1.0))
+
+
+def test_workspace_from_the_workcell_urdf_covers_the_table_not_the_robot_base():
+    lo, hi = workspace_from_urdf(URDF)
+    assert lo == pytest.approx((0.15, -0.6, -0.05)) and hi == pytest.approx((1.0, 0.6, 0.6))
+    with pytest.raises(UrdfError, match="no link 'bench'"):
+        workspace_from_urdf(URDF, table_link="bench")
+
+
+# --- saved frames -----------------------------------------------------------------------------
+def _save(tmp_path, r, intrinsics: object, name: str = "intrinsics.json"):
+    frame = r.frame()
+    cv2.imwrite(str(tmp_path / "color.png"), cv2.cvtColor(frame.color, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "depth.png"), frame.depth)
+    path = tmp_path / name
+    path.write_text(intrinsics if isinstance(intrinsics, str) else json.dumps(intrinsics))
+    return tmp_path / "color.png", tmp_path / "depth.png", path
+
+
+@pytest.mark.parametrize(
+    "intrinsics, name",
+    [
+        ("fx", "intrinsics.json"),
+        ("K", "intrinsics.json"),
+        ("open3d", "intrinsics.json"),
+        ("text", "K.txt"),
+        ("yaml", "camera.yaml"),
+    ],
+)
+def test_a_saved_frame_loads_and_perceives_like_the_original(tmp_path, intrinsics, name):
+    r = rendering(0)
+    K = r.scene.camera.K
+    data = {
+        "fx": {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2]},
+        "K": {"K": K.tolist()},
+        "open3d": {"width": 640, "height": 480, "intrinsic_matrix": K.T.reshape(-1).tolist()},
+        "text": "\n".join(" ".join(f"{v:.10f}" for v in row) for row in K),
+        "yaml": "".join(
+            f"{k}: {float(v)!r}\n" for k, v in zip(("fx", "fy", "cx", "cy"), K[[0, 1, 0, 1], [0, 1, 2, 2]])
+        ),
+    }[intrinsics]
+    color, depth, path = _save(tmp_path, r, data, name)
+    frame = load_frame(color, depth, path, camera_to_world=r.scene.camera.camera_to_world)
+    assert np.allclose(frame.K, K) and frame.depth.dtype == np.uint16 and frame.depth_scale_m == 0.001
+    assert np.array_equal(frame.depth, r.frame().depth) and np.array_equal(frame.color, r.color)
+    assert perception().perceive(frame).scene.names == perception().perceive(r.frame()).scene.names
+
+
+def test_saved_frame_errors_are_typed_and_say_which_file(tmp_path):
+    r = rendering(0)
+    color, depth, path = _save(tmp_path, r, {"fx": 500, "fy": 500, "cx": 320, "cy": 240})
+    with pytest.raises(FrameFileError, match="depth file .*nope.png does not exist"):
+        load_frame(color, tmp_path / "nope.png", path)
+    cv2.imwrite(str(tmp_path / "small.png"), np.zeros((240, 320), np.uint16))
+    with pytest.raises(FrameFileError, match="is 320x240 but colour .* is 640x480"):
+        load_frame(color, tmp_path / "small.png", path)
+    cv2.imwrite(str(tmp_path / "depth8.png"), np.zeros((480, 640), np.uint8))
+    with pytest.raises(FrameFileError, match="is 8-bit"):
+        load_frame(color, tmp_path / "depth8.png", path)
+    (tmp_path / "bad.json").write_text(json.dumps({"fx": -5, "fy": 500, "cx": 320, "cy": 240}))
+    with pytest.raises(FrameFileError, match="focal lengths must be positive"):
+        load_frame(color, depth, tmp_path / "bad.json")
+    (tmp_path / "none.json").write_text(json.dumps({"focal": 500}))
+    with pytest.raises(FrameFileError, match=r"no intrinsics found; give fx, fy, cx, cy or a 3x3 K"):
+        load_frame(color, depth, tmp_path / "none.json")
+    with pytest.raises(FrameFileError, match="K must be 3x3"):
+        load_frame(color, depth, np.eye(4)[:2])
+    assert issubclass(FrameFileError, FrameError)

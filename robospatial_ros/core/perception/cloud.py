@@ -2,10 +2,10 @@
 
 Measured on a 640x480 frame (2-core machine): the full 307k-point world cloud costs
 14.5 ms in numpy and 6.1 ms with open3d `create_from_rgbd_image`; the pipeline builds
-neither. It back-projects a 4-pixel-strided grid (0.7 ms; support plane, returned cloud)
-and the full-resolution pixels of each detection. Per-pixel optical rays depend only on
-the intrinsics and are cached; the pose is applied to the selected points, so a moving
-camera costs nothing extra.
+neither. It back-projects a 4-pixel-strided grid (0.7 ms; support plane, returned cloud),
+the full-resolution pixels of each detection, and for clustering works on the depth image
+itself (segment.py). Per-pixel optical rays depend only on the intrinsics and are cached;
+the pose is applied to the selected points, so a moving camera costs nothing extra.
 """
 
 from __future__ import annotations
@@ -82,8 +82,11 @@ def check_depth(frame: RGBDFrame, min_depth_m: float, max_depth_m: float) -> Non
 def _range_message(frame: RGBDFrame, min_depth_m: float, max_depth_m: float) -> str:
     d = frame.depth_m()
     lo, hi = float(np.nanmin(d)), float(np.nanmax(d))
+    side = f"out of range: all > max_depth_m {max_depth_m:g}" if lo > max_depth_m else "out of range"
+    if hi < min_depth_m:
+        side = f"out of range: all < min_depth_m {min_depth_m:g}"
     return (
-        f"no depth inside [{min_depth_m:g}, {max_depth_m:g}] m (measured {lo:.3f}..{hi:.3f} m; "
+        f"no depth inside [{min_depth_m:g}, {max_depth_m:g}] m ({side}; measured {lo:.3f}..{hi:.3f} m; "
         f"is depth_scale_m={frame.depth_scale_m:g} right?)"
     )
 
@@ -96,18 +99,6 @@ def depth_at(frame: RGBDFrame, flat_index: np.ndarray | slice, min_depth_m: floa
     with np.errstate(invalid="ignore"):
         d[~((d >= min_depth_m) & (d <= max_depth_m))] = np.nan  # also catches NaN, inf and 0
     return d
-
-
-def backproject(
-    frame: RGBDFrame, rays: np.ndarray, flat_index: np.ndarray, min_depth_m: float, max_depth_m: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels `flat_index` -> ((N, 3) float32 world points in metres, (len(flat_index),) bool: which were valid).
-
-    `rays` is PixelRays.get(...) for this frame's intrinsics: (H*W, 3) float32, optical frame.
-    """
-    d = depth_at(frame, flat_index, min_depth_m, max_depth_m)
-    ok = ~np.isnan(d)
-    return to_world(frame, rays, flat_index[ok], d[ok]), ok
 
 
 def to_world(frame: RGBDFrame, rays: np.ndarray, flat_index: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
@@ -148,36 +139,6 @@ def usable_depth(
     return out
 
 
-def flying_at(
-    frame: RGBDFrame,
-    flat_index: np.ndarray,
-    depth_m: np.ndarray,
-    min_depth_m: float,
-    max_depth_m: float,
-    flying_jump_m: float,
-) -> np.ndarray:
-    """(N,) bool: which of the pixels `flat_index` (valid depths `depth_m`, metres) are flying.
-
-    The test of `usable_depth`, on scattered pixels: the 4 neighbours are gathered, so a sparse
-    set (the points above the support) costs far less than filtering whole image rows.
-    """
-    if flying_jump_m <= 0 or len(flat_index) == 0:
-        return np.zeros(len(flat_index), dtype=bool)
-    W, n = frame.width, frame.width * frame.height
-    u = flat_index % W
-    tau = np.maximum(depth_m * depth_m * np.float32(flying_jump_m), np.float32(MIN_FLYING_JUMP_M))
-    fly = np.zeros(len(flat_index), dtype=bool)
-    for a, b, a_ok, b_ok in (
-        (flat_index - 1, flat_index + 1, u > 0, u < W - 1),
-        (flat_index - W, flat_index + W, flat_index >= W, flat_index < n - W),
-    ):
-        da = depth_at(frame, np.where(a_ok, a, flat_index), min_depth_m, max_depth_m)
-        db = depth_at(frame, np.where(b_ok, b, flat_index), min_depth_m, max_depth_m)
-        with np.errstate(invalid="ignore"):  # NaN neighbours (holes, image border) never flag a pixel
-            fly |= a_ok & b_ok & (np.abs(depth_m - da) > tau) & (np.abs(depth_m - db) > tau)
-    return fly
-
-
 def _depth_window(
     frame: RGBDFrame, r0: int, r1: int, c0: int, c1: int, min_depth_m: float, max_depth_m: float
 ) -> np.ndarray:
@@ -196,11 +157,4 @@ def strided_index(width: int, height: int, stride: int) -> np.ndarray:
     off = stride // 2
     rows = np.arange(off, height, stride)
     cols = np.arange(off, width, stride)
-    return (rows[:, None] * width + cols[None, :]).reshape(-1)
-
-
-def pixel_box_index(width: int, u0: int, v0: int, u1: int, v1: int) -> np.ndarray:
-    """(M,) row-major indices of the pixels with u0 <= u < u1 and v0 <= v < v1."""
-    rows = np.arange(v0, v1)
-    cols = np.arange(u0, u1)
     return (rows[:, None] * width + cols[None, :]).reshape(-1)

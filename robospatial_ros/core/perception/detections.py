@@ -57,6 +57,11 @@ def box_region(box: np.ndarray, width: int, height: int) -> tuple[PixelRegion | 
         return None, "box has NaN or infinite coordinates"
     if box[2] < box[0] or box[3] < box[1]:
         return None, f"box {np.round(box, 1).tolist()} has max < min"
+    if np.all((box >= 0) & (box <= 1)) and max(width, height) > 2:  # a 2-pixel box is no detection anyway
+        return None, (
+            f"box {np.round(box, 3).tolist()} looks normalized (0-1); give pixel coordinates "
+            f"(multiply by the {width}x{height} image size)"
+        )
     u0, v0 = max(0, int(np.ceil(box[0]))), max(0, int(np.ceil(box[1])))
     u1, v1 = min(width, int(np.floor(box[2])) + 1), min(height, int(np.floor(box[3])) + 1)
     if u1 <= u0 or v1 <= v0:

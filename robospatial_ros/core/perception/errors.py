@@ -19,8 +19,20 @@ class NoSupportPlaneError(FrameError):
     """No near-horizontal plane with enough points was found to stand objects on."""
 
 
+class CameraBelowSupportError(NoSupportPlaneError):
+    """The only support candidates lie above the camera: camera_to_world's z does not point up."""
+
+
+class GravityMismatchError(NoSupportPlaneError):
+    """The scene's dominant plane disagrees with the gravity (world z) of camera_to_world."""
+
+
 class DetectionError(FrameError):
     """Detections are malformed (shapes, lengths) or none of them yields an object."""
+
+
+class FrameFileError(FrameError):
+    """A saved frame cannot be loaded: a missing file, a wrong shape, colour/depth sizes differ, bad intrinsics."""
 
 
 class CameraUnavailableError(RoboSpatialError, RuntimeError):

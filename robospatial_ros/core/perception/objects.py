@@ -169,6 +169,7 @@ def _open3d():  # noqa: ANN202 - the module, imported lazily (1.5 s) and only wh
         import open3d
     except ImportError:
         raise MissingDependencyError(
-            "clustering needs open3d: pip install open3d-cpu (or robospatial-ros[perception])"
+            "2D box detections (and mask_largest_cluster) need open3d: pip install open3d-cpu "
+            "(or robospatial-ros[perception])"
         ) from None
     return open3d

@@ -2,37 +2,41 @@
 
 Stages (each timed in `PerceptionResult.timings_ms`):
   validate  intrinsics and pose checks (cached while the camera does not change)
-  cloud     back-project a pixel-strided grid to world points (never the full 307k-point cloud)
-  plane     support plane: RANSAC over near-horizontal hypotheses + least-squares refits; a higher
-            plane with a good share of the largest one's points wins (the table, not the floor)
+  cloud     back-project a pixel-strided grid to world points (never the full 307k-point cloud),
+            keeping those inside the workspace box
+  plane     support plane: the near-horizontal level, below the camera, that the evidence backs
+            (connected surface area; a table over a floor, not a lid; plane.py)
   support   the support object: min-area rectangle of the plane's largest connected inlier region
   objects   segments -> gravity-aligned boxes extruded down to the support, from
             (a) named instance masks, (b) labelled 2D boxes (largest DBSCAN cluster inside),
-            (c) no detections: DBSCAN over the points above the support (object_0, object_1, ...)
-The world frame is the frame's `camera_to_world` target (the robot base), z up.
+            (c) no detections: connected components of the depth image above the support's
+                surface, cut at depth jumps and at creases between objects (segment.py;
+                object_0, object_1, ... left to right)
+The world frame is the frame's `camera_to_world` target (the robot base), z up. A frame
+without a pose goes through `perceive_unposed`: the support plane then defines the world.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from robospatial_ros.core.configio import check_field_types
-from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.geometry import OrientedBox
+from robospatial_ros.core.obstacles import ObstacleMap, build_obstacle_map
 from robospatial_ros.core.perception.cloud import (
     PixelRays,
-    backproject,
     check_depth,
     check_intrinsics,
     depth_at,
-    flying_at,
     strided_index,
     to_world,
     usable_depth,
 )
+from robospatial_ros.core.perception.config import PerceptionConfig
 from robospatial_ros.core.perception.detections import PixelRegion, box_region, checked_boxes, mask_region
 from robospatial_ros.core.perception.errors import DetectionError, NoSupportPlaneError
 from robospatial_ros.core.perception.frame import BoxDetections, FrameError, MaskDetections, RGBDFrame
@@ -46,96 +50,22 @@ from robospatial_ros.core.perception.objects import (
     unique_names,
     voxel_clusters,
 )
-from robospatial_ros.core.perception.plane import PlaneSearch, SupportPlane, fit_support_plane, largest_region
+from robospatial_ros.core.perception.plane import (
+    GridCloud,
+    PlaneCandidate,
+    PlaneSearch,
+    SupportPlane,
+    fit_support_plane,
+)
+from robospatial_ros.core.perception.segment import SegmentParams, segment_objects
+from robospatial_ros.core.perception.unposed import gravity_plane, pose_from_plane
 from robospatial_ros.core.scene import Scene, SceneObject
 
-_BAND_ROWS = 48  # image rows per block when scanning the whole frame for points above the support
+__all__ = ["Perception", "PerceptionConfig", "PerceptionResult"]
 
-
-@dataclass(frozen=True)
-class PerceptionConfig:
-    """Knobs of the perception pipeline; lengths in metres. Defaults suit a D435 at 0.5-2 m."""
-
-    min_depth_m: float = 0.2  # nearer readings are dropped (D435 minimum range ~0.2 m at 640x480)
-    max_depth_m: float = 3.0  # farther readings are dropped (D435 error grows ~quadratically)
-    cloud_stride_px: int = 4  # pixel stride of the grid used for the plane fit and the returned cloud
-    plane_distance_threshold_m: float = 0.01  # RANSAC / refit inlier distance
-    plane_ransac_iterations: int = 200
-    plane_sample_points: int = 3000  # RANSAC scores hypotheses on this many grid points
-    max_plane_tilt_deg: float = 20.0  # the support's normal is within this of world z
-    min_plane_points: int = 200  # the support needs at least this many grid inliers
-    min_support_extent_m: float = 0.1  # ... and a footprint at least this long on both sides
-    support_min_share: float = 0.3  # a higher plane with this share of a lower one's inliers is the support
-    support_name: str = "table"
-    support_thickness_m: float = 0.05  # the support slab's height below its top surface
-    min_object_height_m: float = 0.01  # points nearer the plane than this belong to the support
-    max_object_height_m: float = 0.6  # points higher above the plane are not on it (arms, people)
-    min_object_points: int = 30  # full-resolution points an object needs
-    min_object_size_m: float = 0.01  # unlabelled clusters narrower than this on the support are noise
-    # Drop mixed edge pixels: off both neighbours by more than this at 1 m (scaled by depth^2, >= 5 mm).
-    flying_pixel_jump_m: float = 0.01
-    mask_largest_cluster: bool = False  # keep only a mask's largest DBSCAN cluster (masks bleeding onto others)
-    mask_erode_px: int = 0  # shrink masks by this many pixels (1-2 for segmenter masks with ragged edges)
-    voxel_size_m: float = 0.01  # clustering voxel
-    cluster_eps_m: float = 0.02  # DBSCAN neighbourhood (between voxel centres)
-    cluster_min_voxels: int = 3  # DBSCAN core-point neighbours
-    top_percentile: float = 99.0  # object top = this height percentile (the bottom mirror for stacking)
-    outlier_trim_percent: float = 1.0  # footprint extents ignore this share of points on each side
-    stack_tolerance_m: float = 0.02  # an object stands on another whose top is this close below its points
-    return_cloud: bool = True  # return the strided cloud (points, colors) in the result
-    random_seed: int = 0  # RANSAC sampling; fixed so the same frame gives the same scene
-
-    def __post_init__(self) -> None:
-        try:
-            check_field_types(self)
-        except ValueError as exc:
-            raise ConfigError(f"perception config: {exc}") from None
-        positive = (
-            "min_depth_m",
-            "max_depth_m",
-            "cloud_stride_px",
-            "plane_distance_threshold_m",
-            "plane_ransac_iterations",
-            "plane_sample_points",
-            "min_plane_points",
-            "min_support_extent_m",
-            "support_thickness_m",
-            "max_object_height_m",
-            "min_object_points",
-            "min_object_size_m",
-            "voxel_size_m",
-            "cluster_eps_m",
-            "cluster_min_voxels",
-        )
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"perception config: {name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("min_object_height_m", "mask_erode_px", "stack_tolerance_m", "flying_pixel_jump_m"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"perception config: {name} must be >= 0, got {getattr(self, name)!r}")
-        self._check_ranges()
-
-    def _check_ranges(self) -> None:
-        if self.min_depth_m >= self.max_depth_m:
-            raise ConfigError(
-                f"perception config: min_depth_m ({self.min_depth_m}) must be < max_depth_m ({self.max_depth_m})"
-            )
-        if self.min_object_height_m >= self.max_object_height_m:
-            raise ConfigError("perception config: min_object_height_m must be < max_object_height_m")
-        if not 0 < self.max_plane_tilt_deg < 90:
-            raise ConfigError(
-                f"perception config: max_plane_tilt_deg must be in (0, 90), got {self.max_plane_tilt_deg}"
-            )
-        if not 50 <= self.top_percentile <= 100:
-            raise ConfigError(f"perception config: top_percentile must be in [50, 100], got {self.top_percentile}")
-        if not 0 < self.support_min_share <= 1:
-            raise ConfigError(f"perception config: support_min_share must be in (0, 1], got {self.support_min_share}")
-        if not 0 <= self.outlier_trim_percent < 25:
-            raise ConfigError(
-                f"perception config: outlier_trim_percent must be in [0, 25), got {self.outlier_trim_percent}"
-            )
-        if not self.support_name.strip():
-            raise ConfigError("perception config: support_name must be a non-empty name")
+_BIAS_CELLS = 12  # the support surface's bias is smoothed over 1/12 of the grid each way
+_NOISE_BANDS = 4  # the support's noise is measured in this many depth bands ...
+_NOISE_BAND_POINTS = 100  # ... of at least this many points each
 
 
 @dataclass
@@ -149,6 +79,8 @@ class PerceptionResult:
     points: np.ndarray | None = None  # (N, 3) float32, world frame, metres: the strided cloud
     colors: np.ndarray | None = None  # (N, 3) uint8 RGB of `points`
     warnings: list[str] = field(default_factory=list)  # skipped detections and other non-fatal problems
+    # (4, 4) the optical-frame pose used: the frame's own, or the one perceive_unposed found.
+    camera_to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
 
 
 class _Stopwatch:
@@ -174,8 +106,20 @@ class _Support:
 
     plane: SupportPlane
     box: OrientedBox  # the support slab, world frame
+    region_xy: np.ndarray  # (M, 2) float32 world x/y of the support's connected inlier region
     points: np.ndarray  # (N, 3) float32 strided cloud, world frame, metres
     colors: np.ndarray  # (N, 3) uint8
+    grid: _Grid  # the strided cloud and its candidate: clustering measures the surface on them
+    candidate: PlaneCandidate
+
+
+@dataclass
+class _Grid:
+    """The strided cloud: the plane search's input and which grid pixels it came from."""
+
+    cloud: GridCloud
+    index: np.ndarray  # (N,) row-major pixel index of each point
+    optical: np.ndarray  # (N, 3) float32, optical frame, metres (perceive_unposed re-poses it)
 
 
 class Perception:
@@ -193,41 +137,80 @@ class Perception:
             cfg.max_plane_tilt_deg,
             cfg.min_plane_points,
             cfg.support_min_share,
+            min_area_m2=cfg.min_support_area_m2,
+            height_hint_m=None if cfg.support_height_m is None else float(cfg.support_height_m),
+            height_tolerance_m=cfg.support_height_tolerance_m,
+            min_extent_m=cfg.min_support_extent_m,
         )
 
     def perceive(self, frame: RGBDFrame, detections: MaskDetections | BoxDetections | None = None) -> PerceptionResult:
         """Raises NoValidDepthError, NoSupportPlaneError, DetectionError (all FrameError) on bad input."""
-        cfg, clock = self.config, _Stopwatch()
+        clock = _Stopwatch()
+        rays = self._validate(frame)
+        clock.lap("validate")
+        grid = self._grid(frame, rays, frame.camera_to_world, workspace=True)
+        clock.lap("cloud")
+        rng = np.random.default_rng(self.config.random_seed)
+        candidate = fit_support_plane(grid.cloud, self._plane_search, rng)
+        clock.lap("plane")
+        return self._finish(frame, rays, grid, candidate, detections, clock)
+
+    def perceive_unposed(
+        self, frame: RGBDFrame, detections: MaskDetections | BoxDetections | None = None
+    ) -> PerceptionResult:
+        """A frame whose camera pose is unknown (its camera_to_world is ignored): the support defines the world.
+
+        World z = the support's normal (up), the origin on the support right below the camera, x along
+        the camera's heading projected on the support (`unposed.pose_from_plane`); the result's
+        `camera_to_world` is that pose. The workspace box, if set, applies in this world. Raises as
+        `perceive`.
+        """
+        clock = _Stopwatch()
+        frame = dataclasses.replace(frame, camera_to_world=np.eye(4))
+        rays = self._validate(frame)
+        clock.lap("validate")
+        grid = self._grid(frame, rays, np.eye(4), workspace=False)  # optical frame: no workspace yet
+        clock.lap("cloud")
+        rng = np.random.default_rng(self.config.random_seed)
+        gravity = gravity_plane(grid.optical, self._plane_search, self.config.unposed_up_cone_deg, rng)
+        first = pose_from_plane(gravity)  # z up along gravity; the support may be another level
+        level = SupportPlane(np.array([0.0, 0.0, 1.0]), 0.0)  # the gravity plane, in the world it defines
+        candidate = fit_support_plane(_reposed(grid, first).cloud, self._plane_search, rng, dominant=level)
+        n, offset = candidate.plane
+        # The support plane in the optical frame (n . (R p + t) + offset = 0) defines the final world.
+        pose = pose_from_plane(SupportPlane(first[:3, :3].T @ n, float(offset + n @ first[:3, 3])))
+        grid = _reposed(grid, pose)  # in this world the support is z = 0 by construction of `pose`
+        candidate = dataclasses.replace(candidate, plane=level, camera_height_m=float(pose[2, 3]), z_m=0.0)
+        clock.lap("plane")
+        return self._finish(dataclasses.replace(frame, camera_to_world=pose), rays, grid, candidate, detections, clock)
+
+    def _validate(self, frame: RGBDFrame) -> np.ndarray:
+        """FrameError on a bad frame; the (H*W, 3) float32 optical rays of its intrinsics."""
         if not isinstance(frame, RGBDFrame):
             raise FrameError(f"perceive() needs an RGBDFrame, got {type(frame).__name__}")
         self._check_camera(frame)
-        rays = self._rays.get(frame.camera().K, frame.width, frame.height)
-        clock.lap("validate")
-        grid = strided_index(frame.width, frame.height, cfg.cloud_stride_px)
-        points, ok = backproject(frame, rays, grid, cfg.min_depth_m, cfg.max_depth_m)
-        if len(points) < 3:  # diagnose only on failure: a full-image scan costs ~0.5 ms per frame
+        return self._rays.get(frame.camera().K, frame.width, frame.height)
+
+    def _grid(self, frame: RGBDFrame, rays: np.ndarray, pose: np.ndarray, workspace: bool) -> _Grid:
+        """The strided grid's points in the world of `pose`, those outside the workspace dropped."""
+        cfg, stride = self.config, self.config.cloud_stride_px
+        index = strided_index(frame.width, frame.height, stride)
+        depth = depth_at(frame, index, cfg.min_depth_m, cfg.max_depth_m)  # (M,) float32 metres, NaN = none
+        ok = ~np.isnan(depth)
+        if np.count_nonzero(ok) < 3:  # diagnose only on failure: a full-image scan costs ~0.5 ms per frame
             check_depth(frame, cfg.min_depth_m, cfg.max_depth_m)
-        clock.lap("cloud")
-        rng = np.random.default_rng(cfg.random_seed)
-        plane, inliers = fit_support_plane(points, self._plane_search, rng)
-        clock.lap("plane")
-        support = self._support(frame, grid, ok, points, inliers, plane)
-        clock.lap("support")
-        warnings: list[str] = []
-        objects = self._objects(frame, rays, support, detections, warnings)
-        clock.lap("objects")
-        scene = Scene((SceneObject(cfg.support_name, support.box), *objects), frame.camera())
-        clock.lap("scene")
-        colors = support.colors if cfg.return_cloud else None
-        return PerceptionResult(
-            scene,
-            float(support.box.z_max),
-            plane,
-            clock.total(),
-            points if cfg.return_cloud else None,
-            colors,
-            warnings,
-        )
+        cells, index, depth = np.flatnonzero(ok), index[ok], depth[ok]  # cells: grid cell of each point
+        optical = rays[index] * depth[:, None]  # (N, 3) float32, optical frame, metres
+        world = _transform(pose, optical)
+        if workspace and cfg.workspace is not None:
+            inside = _in_box(world, *cfg.workspace)
+            world, optical, cells = world[inside], optical[inside], cells[inside]
+            index, depth = index[inside], depth[inside]
+        K = frame.camera().K
+        area = (np.float32(stride) * depth) ** 2 / np.float32(K[0, 0] * K[1, 1])  # (N,) m^2 facing the camera
+        shape = (len(range(stride // 2, frame.height, stride)), len(range(stride // 2, frame.width, stride)))
+        cloud = GridCloud(world, cells, shape, area, np.asarray(pose[:3, 3], dtype=float))
+        return _Grid(cloud, index, optical)
 
     def _check_camera(self, frame: RGBDFrame) -> None:
         """check_intrinsics, skipped while K and the pose stay what was last checked (a fixed camera)."""
@@ -236,32 +219,67 @@ class Perception:
             check_intrinsics(frame)
             self._checked = key
 
-    # --- support -------------------------------------------------------------------
-    def _support(
+    def _finish(
         self,
         frame: RGBDFrame,
-        grid: np.ndarray,
-        ok: np.ndarray,
-        points: np.ndarray,
-        inliers: np.ndarray,
-        plane: SupportPlane,
-    ) -> _Support:
+        rays: np.ndarray,
+        grid: _Grid,
+        candidate: PlaneCandidate,
+        detections: MaskDetections | BoxDetections | None,
+        clock: _Stopwatch,
+    ) -> PerceptionResult:
+        """Support box, objects and the scene, once the plane is known."""
+        cfg = self.config
+        support = self._support(frame, grid, candidate)
+        clock.lap("support")
+        warnings: list[str] = []
+        objects = self._objects(frame, rays, support, detections, warnings)
+        clock.lap("objects")
+        scene = Scene(
+            (SceneObject(cfg.support_name, support.box), *objects), frame.camera(), obstacles=self._observed(support)
+        )
+        clock.lap("scene")
+        return PerceptionResult(
+            scene,
+            float(support.box.z_max),
+            support.plane,
+            clock.total(),
+            support.points if cfg.return_cloud else None,
+            support.colors if cfg.return_cloud else None,
+            warnings,
+            np.array(frame.camera_to_world, dtype=float),
+        )
+
+    # --- support -------------------------------------------------------------------
+    def _support(self, frame: RGBDFrame, grid: _Grid, candidate: PlaneCandidate) -> _Support:
         """The support slab from the largest connected region of plane inliers on the pixel grid."""
-        stride = self.config.cloud_stride_px
-        rows, cols = len(range(stride // 2, frame.height, stride)), len(range(stride // 2, frame.width, stride))
-        position = np.flatnonzero(ok)  # grid cell of each valid point
-        inlier_grid = np.zeros(rows * cols, dtype=bool)
-        inlier_grid[position[inliers]] = True
-        region = largest_region(inlier_grid.reshape(rows, cols)).reshape(-1)[position]  # (N,) per point
-        box = support_box(np.compress(region, points[:, :2], axis=0), plane, self.config.support_thickness_m)
+        points = grid.cloud.points
+        region_xy = np.compress(candidate.region, points[:, :2], axis=0)
+        box = support_box(region_xy, candidate.plane, self.config.support_thickness_m)
         if min(box.size[:2]) < self.config.min_support_extent_m:  # a strip: planes slicing through the scene
             raise NoSupportPlaneError(
                 f"no support plane: the best near-horizontal plane spans only {box.size[0]:.2f} x {box.size[1]:.2f} m "
                 f"(min_support_extent_m={self.config.min_support_extent_m:g}); is camera_to_world right "
                 f"(world z must point up)?"
             )
-        colors = frame.color.reshape(-1, 3)[grid[ok]] if self.config.return_cloud else np.zeros((0, 3), np.uint8)
-        return _Support(plane, box, points, colors)
+        colors = frame.color.reshape(-1, 3)[grid.index] if self.config.return_cloud else np.zeros((0, 3), np.uint8)
+        return _Support(candidate.plane, box, region_xy, points, colors, grid, candidate)
+
+    def _observed(self, support: _Support) -> ObstacleMap:
+        """The observed map over the support's footprint from every (strided) point in the workspace.
+
+        Heights are measured from the fitted plane, not world z, so a slightly tilted table is
+        still all "bare support" where nothing stands on it."""
+        points = np.asarray(support.points, dtype=float)  # (N, 3) world frame, metres
+        top = float(support.box.z_max)
+        rel = support.plane.height(points)  # (N,) metres above the plane
+        # Far above the support (an arm reaching over, a person) is not on it; the cells under it are
+        # then unknown unless the camera saw the surface there too.
+        keep = rel <= self.config.max_object_height_m
+        on_plane = np.column_stack([points[keep, :2], top + rel[keep]])
+        footprint = support.box.footprint()  # (4, 2) world x/y
+        bounds = np.array([footprint.min(axis=0), footprint.max(axis=0)])
+        return build_obstacle_map(on_plane, top, bounds, self.config.obstacle_map)
 
     # --- objects -------------------------------------------------------------------
     def _objects(
@@ -273,7 +291,7 @@ class Perception:
         warnings: list[str],
     ) -> list[SceneObject]:
         if detections is None:
-            named = self._from_clusters(frame, rays, support, warnings)
+            named = self._from_segments(frame, rays, support, warnings)
         elif isinstance(detections, MaskDetections):
             named = self._from_masks(frame, rays, support.plane, detections, warnings)
         elif isinstance(detections, BoxDetections):
@@ -296,7 +314,8 @@ class Perception:
     def _region_points(
         self, frame: RGBDFrame, rays: np.ndarray, plane: SupportPlane, region: PixelRegion
     ) -> tuple[np.ndarray, int]:
-        """((N, 3) float32 world points of the region lying in the object height band, pixels with usable depth)."""
+        """((N, 3) float32 world points of the region lying in the object height band and the workspace,
+        pixels with usable depth)."""
         cfg = self.config
         d = usable_depth(frame, region.rows, region.cols, cfg.min_depth_m, cfg.max_depth_m, cfg.flying_pixel_jump_m)
         keep = ~np.isnan(d)
@@ -307,6 +326,8 @@ class Perception:
         points = to_world(frame, rays, index, d[rr, cc])
         h = plane.height(points)
         band = (h > cfg.min_object_height_m) & (h < cfg.max_object_height_m)
+        if cfg.workspace is not None:
+            band &= _in_box(points, *cfg.workspace)
         return np.compress(band, points, axis=0), len(index)
 
     def _estimate(self, points: np.ndarray, plane: SupportPlane) -> ObjectEstimate:
@@ -326,7 +347,7 @@ class Perception:
                 labels = voxel_clusters(points, cfg.voxel_size_m, cfg.cluster_eps_m, cfg.cluster_min_voxels)
                 points = np.compress(largest_cluster(labels), points, axis=0)
             if region is not None and len(points) < cfg.min_object_points:
-                problem = _few_points(len(points), usable, region, cfg)
+                problem = _few_points(len(points), usable, region, frame, cfg)
             if problem:
                 warnings.append(f"mask {name!r} skipped: {problem}")
                 continue
@@ -349,7 +370,7 @@ class Perception:
                 labels = voxel_clusters(points, cfg.voxel_size_m, cfg.cluster_eps_m, cfg.cluster_min_voxels)
                 points = np.compress(largest_cluster(labels), points, axis=0)
             if region is not None and len(points) < cfg.min_object_points:
-                problem = _few_points(len(points), usable, region, cfg)
+                problem = _few_points(len(points), usable, region, frame, cfg)
             if problem:
                 warnings.append(f"box {i} ({det.labels[i]!r}) skipped: {problem}")
                 continue
@@ -357,54 +378,60 @@ class Perception:
         _all_failed(out, len(keep), warnings)
         return out
 
-    def _from_clusters(
+    def _segment_params(self, noise_at_1m_m: float = 0.0) -> SegmentParams:
+        """The segmentation's knobs; `noise_at_1m_m` the support's height noise (sigma at 1 m depth)."""
+        cfg = self.config
+        workspace = cfg.workspace
+        return SegmentParams(
+            cfg.min_depth_m,
+            min(cfg.max_depth_m, cfg.cluster_max_depth_m),
+            cfg.min_object_height_m,
+            cfg.object_height_noise_sigmas * noise_at_1m_m,
+            cfg.max_object_height_m,
+            cfg.segment_jump_m,
+            cfg.segment_min_jump_m,
+            cfg.segment_crease_m,
+            cfg.segment_crease_arm_m,
+            cfg.min_object_points,
+            cfg.min_cluster_top_m,
+            cfg.min_object_size_m,
+            cfg.segment_split_height_m,
+            cfg.segment_split_colour,
+            cfg.segment_max_width_px,
+            cfg.support_margin_m,
+            None if workspace is None else workspace[0],
+            None if workspace is None else workspace[1],
+        )
+
+    def _from_segments(
         self, frame: RGBDFrame, rays: np.ndarray, support: _Support, warnings: list[str]
     ) -> list[tuple[str, ObjectEstimate, float]]:
-        """(c) No detections: DBSCAN clusters of the points above the support's footprint."""
-        cfg, plane = self.config, support.plane
-        points = to_world(frame, rays, *self._band_pixels(frame, rays, plane))
-        points = np.compress(_inside_footprint(points, support.box), points, axis=0)
-        labels = voxel_clusters(points, cfg.voxel_size_m, cfg.cluster_eps_m, cfg.cluster_min_voxels)
-        counts = np.bincount(labels[labels >= 0]) if len(labels) else np.zeros(0, int)
-        clusters = [np.compress(labels == k, points, axis=0) for k in np.flatnonzero(counts >= cfg.min_object_points)]
-        clusters.sort(key=lambda p: _image_column(p, frame))  # object_0 is leftmost in the image
-        estimates = [self._estimate(p, plane) for p in clusters]
-        # A strip of a face seen at a grazing angle, cut off by the flying-pixel test, is no object.
+        """(c) No detections: depth-image segments above the support (segment.py), left to right."""
+        cfg = self.config
+        bias, noise = _surface(support.grid, support.candidate, cfg.plane_distance_threshold_m)
+        params = self._segment_params(noise)
+        segments = segment_objects(frame, rays, support.plane, support.region_xy, params, bias)
+        estimates = [self._estimate(s.points, support.plane) for s in segments]
+        # A strip of a face seen at a grazing angle, cut off by the depth-jump test, is no object.
         estimates = [e for e in estimates if e.footprint.size.min() >= cfg.min_object_size_m]
         if not estimates:
             warnings.append("no objects found above the support")
         return [(f"object_{k}", est, 1.0) for k, est in enumerate(estimates)]
 
-    def _band_pixels(self, frame: RGBDFrame, rays: np.ndarray, plane: SupportPlane) -> tuple[np.ndarray, np.ndarray]:
-        """(row-major indices, float32 depths in metres) of usable pixels in the object height band.
 
-        height = d * (ray . R^T n) + (n . t + offset): a multiply-add per pixel, no cloud. Done in
-        blocks of rows so that no temporary is a fresh multi-megabyte array (page faults dominate).
-        """
-        cfg, T, W = self.config, frame.camera_to_world, frame.width
-        n = T[:3, :3].T @ plane.normal  # (3,) plane normal, optical frame
-        base = np.float32(plane.normal @ T[:3, 3] + plane.offset_m)
-        # ray . n = n_x x(u) + n_y y(v) + n_z: separable, so an outer sum of two 1D arrays, no matmul.
-        ray_u = (rays[:W, 0] * np.float32(n[0]) + np.float32(n[2]))[None, :]  # (1, W)
-        ray_v = rays[::W, 1] * np.float32(n[1])  # (H,)
-        index, depth = [], []
-        for r0 in range(0, frame.height, _BAND_ROWS):
-            r1 = min(r0 + _BAND_ROWS, frame.height)
-            d = depth_at(frame, slice(r0 * W, r1 * W), cfg.min_depth_m, cfg.max_depth_m)
-            h = d * (ray_u + ray_v[r0:r1, None]).reshape(-1) + base
-            with np.errstate(invalid="ignore"):
-                sel = np.flatnonzero((h > cfg.min_object_height_m) & (h < cfg.max_object_height_m))
-            index.append(sel + r0 * W)
-            depth.append(d[sel])
-        index, depth = np.concatenate(index), np.concatenate(depth)
-        # Flying pixels are tested on the band's pixels only: a few percent of the image.
-        keep = ~flying_at(frame, index, depth, cfg.min_depth_m, cfg.max_depth_m, cfg.flying_pixel_jump_m)
-        return index[keep], depth[keep]
-
-
-def _few_points(above: int, usable: int, region: PixelRegion, cfg: PerceptionConfig) -> str:
-    """Why a detection yielded too few points: no usable depth at all, or too little above the support."""
+def _few_points(above: int, usable: int, region: PixelRegion, frame: RGBDFrame, cfg: PerceptionConfig) -> str:
+    """Why a detection yielded too few points: no depth at all, depth out of range, or too little above the support."""
     if usable == 0:
+        (r0, r1), (c0, c1) = region.rows, region.cols
+        raw = frame.depth[r0:r1, c0:c1].astype(np.float32) * np.float32(frame.depth_scale_m)
+        if region.mask is not None:
+            raw = raw[region.mask]
+        measured = raw[np.isfinite(raw) & (raw > 0)]
+        if len(measured):
+            median = float(np.median(measured))
+            far = median > cfg.max_depth_m
+            limit = f"> max_depth_m {cfg.max_depth_m:g}" if far else f"< min_depth_m {cfg.min_depth_m:g}"
+            return f"its depth is out of range ({median:.1f} m {limit}) in its {region.pixel_count} pixels"
         return f"no valid depth in its {region.pixel_count} pixels"
     return (
         f"{above} points above the support (of {usable} with depth), fewer than "
@@ -419,15 +446,69 @@ def _all_failed(found: list, attempted: int, warnings: list[str]) -> None:
         warnings.append("no detections given")
 
 
-def _image_column(points: np.ndarray, frame: RGBDFrame) -> float:
-    mean = [[float(points[:, i].mean()) for i in range(3)]]  # per column: axis-0 means are slow
-    uv, _ = frame.camera().project(np.array(mean))
-    return float(uv[0, 0])
+def _surface(grid: _Grid, candidate: PlaneCandidate, threshold_m: float) -> tuple[np.ndarray | None, float]:
+    """The support's real surface vs its plane: ((rows, cols) float32 bias in metres on the cloud grid,
+    noise sigma at 1 m depth in metres).
+
+    A real table is not the fitted plane: stereo depth bends with range and trays warp by
+    millimetres to a centimetre. The bias is a wide box mean of the region's heights over the grid
+    (normalized by coverage, so the table under objects takes its surroundings' value); the noise
+    is the robust sigma (1.4826 MAD) of what is left, divided by depth^2 (stereo noise grows so),
+    so one number says how far above the surface a pixel at any depth must be to be no support.
+    """
+    region = np.flatnonzero(candidate.region)
+    if len(region) < 3:
+        return None, 0.0
+    rows, cols = grid.cloud.shape
+    heights = candidate.plane.height(grid.cloud.points[region])  # (M,) float32 metres
+    cells = grid.cloud.cells[region]
+    # The inlier band (+-plane_distance_threshold_m) also holds the bottom centimetre of every object:
+    # the inner half of it says where the surface is.
+    core = np.abs(heights) < np.float32(threshold_m / 2)
+    total, count = np.zeros(rows * cols, np.float32), np.zeros(rows * cols, np.float32)
+    total[cells[core]], count[cells[core]] = heights[core], 1.0
+    size = (2 * (cols // _BIAS_CELLS) + 1, 2 * (rows // _BIAS_CELLS) + 1)
+    num = cv2.blur(total.reshape(rows, cols), size, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.blur(count.reshape(rows, cols), size, borderType=cv2.BORDER_CONSTANT)
+    bias = np.where(den > 1e-3, num / np.maximum(den, np.float32(1e-3)), np.float32(0.0)).astype(np.float32)
+    sample = slice(None, None, max(1, len(region) // 5000))
+    left = np.abs(heights[sample] - bias.reshape(-1)[cells[sample]])
+    d = grid.optical[region[sample], 2]
+    return bias, _noise_coefficient(left, d)
 
 
-def _inside_footprint(points: np.ndarray, box: OrientedBox) -> np.ndarray:
-    """(N,) bool: (N, 3) world points whose x/y fall inside a gravity-aligned box's footprint rectangle."""
-    c, s = (np.float32(v) for v in box.rotation[:2, 0])  # box x axis in the world plane
-    dx, dy = points[:, 0] - np.float32(box.center[0]), points[:, 1] - np.float32(box.center[1])
-    half_x, half_y = (np.float32(v) for v in box.size[:2] / 2)
-    return (np.abs(dx * c + dy * s) <= half_x) & (np.abs(dy * c - dx * s) <= half_y)
+def _noise_coefficient(residual: np.ndarray, depth: np.ndarray) -> float:
+    """sigma / depth^2 (metres at 1 m) of (N,) |residuals| at (N,) depths: the worst of a few depth bands.
+
+    Per band (quantiles of depth) the robust sigma 1.4826 * MAD over the band's median depth^2; the
+    largest band wins, so a far stretch of noisier support (structured light beyond 1 m) sets it.
+    """
+    if len(depth) < _NOISE_BANDS * _NOISE_BAND_POINTS:
+        return float(1.4826 * np.median(residual / (depth * depth))) if len(depth) else 0.0
+    order = np.argsort(depth)
+    worst = 0.0
+    for band in np.array_split(order, _NOISE_BANDS):
+        d = float(np.median(depth[band]))
+        worst = max(worst, float(1.4826 * np.median(residual[band])) / (d * d))
+    return worst
+
+
+def _transform(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 points under the rigid (4, 4) transform T."""
+    return points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
+
+
+def _reposed(grid: _Grid, pose: np.ndarray) -> _Grid:
+    """The same grid with its optical points moved into the world of `pose` (4, 4)."""
+    points = _transform(pose, grid.optical)
+    cloud = dataclasses.replace(grid.cloud, points=points, camera=np.asarray(pose[:3, 3], dtype=float))
+    return _Grid(cloud, grid.index, grid.optical)
+
+
+def _in_box(points: np.ndarray, lo: tuple[float, float, float], hi: tuple[float, float, float]) -> np.ndarray:
+    """(N,) bool: (N, 3) points inside the axis-aligned box [lo, hi] (world frame, metres)."""
+    inside = np.ones(len(points), dtype=bool)
+    for axis in range(3):
+        column = points[:, axis]
+        inside &= (column >= np.float32(lo[axis])) & (column <= np.float32(hi[axis]))
+    return inside
