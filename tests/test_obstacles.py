@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from robospatial_ros.core.errors import SceneError
+from robospatial_ros.core.errors import ConfigError, SceneError
 from robospatial_ros.core.obstacles import FREE, OCCUPIED, UNKNOWN, ObstacleMap, ObstacleMapConfig, build_obstacle_map
 
 BOUNDS = np.array([[0.0, 0.0], [0.5, 0.4]])
@@ -63,5 +63,5 @@ def test_malformed_maps_are_scene_errors(kwargs):
 def test_bad_bounds_and_settings_are_scene_errors():
     with pytest.raises(SceneError, match="bounds"):
         build_obstacle_map(np.zeros((1, 3)), 0.0, np.array([[0.0, 0.0], [0.0, 1.0]]))
-    with pytest.raises(SceneError, match="fill_holes_cells"):
+    with pytest.raises(ConfigError, match="fill_holes_cells"):
         ObstacleMapConfig(fill_holes_cells=-1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robospatial_ros.core.errors import SceneError
+from robospatial_ros.core.errors import ConfigError, SceneError
 
 FREE, OCCUPIED, UNKNOWN = np.int8(0), np.int8(100), np.int8(-1)
 
@@ -100,11 +100,11 @@ class ObstacleMapConfig:
         for name in ("resolution_m", "min_height_m", "surface_tolerance_m"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
-                raise SceneError(f"obstacle map {name} must be positive, got {value}")
+                raise ConfigError(f"obstacle map {name} must be positive, got {value}")
         for name in ("fill_holes_cells", "grow_occupied_cells"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
-                raise SceneError(f"obstacle map {name} must be an integer in 0..10, got {value!r}")
+                raise ConfigError(f"obstacle map {name} must be an integer in 0..10, got {value!r}")
 
 
 def build_obstacle_map(
