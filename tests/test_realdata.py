@@ -12,7 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robospatial_ros.bench.realdata import FrameSpec, load, perceive, read_index
+from robospatial_ros.bench.realdata import (
+    PLACEMENT_TOLERANCE_M,
+    FrameReport,
+    FrameSpec,
+    check_placements,
+    load,
+    observed_height,
+    perceive,
+    read_index,
+)
 from robospatial_ros.core.geometry import distance_to_convex_polygon
 from robospatial_ros.core.perception.errors import GravityMismatchError, NoSupportPlaneError
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig
@@ -122,3 +131,24 @@ def test_boxes_are_not_inflated_by_shadows_and_mixed_pixels():
     (bottle,) = result("pf-pose-l515").scene.objects[1:]
     length, width = sorted(bottle.box.size[:2], reverse=True)
     assert 0.15 <= length <= 0.23 and 0.04 <= width <= 0.1 and 0.03 <= bottle.box.size[2] <= 0.08
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_no_placement_lands_on_anything_or_where_the_camera_saw_nothing(name):
+    """Placement commands over each frame's objects: every chosen spot is seen as bare support in the raw
+    depth (within 1.5 cm of the plane). Without the observed obstacle map, 23 of 82 such spots on the
+    shared frames landed on an unnamed object or on missing depth."""
+    report = FrameReport(name, SPECS[name].expected_objects)
+    check_placements(result(name), loaded(name).frame, report)
+    assert report.placement_problems == []
+    assert report.placements_valid == report.placements
+
+
+def test_the_placement_check_catches_a_spot_on_an_object():
+    """The check itself: the top of a perceived object is not bare support."""
+    name = "uois-lab/image_0000"
+    res = result(name)
+    obj = res.scene.objects[1]
+    top = obj.box.center + [0.0, 0.0, obj.box.size[2] / 2]
+    height = observed_height(res, loaded(name).frame, top)
+    assert height is not None and height > PLACEMENT_TOLERANCE_M

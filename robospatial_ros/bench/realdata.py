@@ -227,6 +227,9 @@ class FrameReport:
     ms: float = float("nan")
     error: str = ""
     sizes: list[list[float]] = field(default_factory=list)
+    placements: int = 0  # placement commands that found a spot
+    placements_valid: int = 0  # ... whose spot the camera sees as bare support (within PLACEMENT_TOLERANCE_M)
+    placement_problems: list[str] = field(default_factory=list)
 
 
 def read_index(root: Path) -> list[FrameSpec]:
@@ -308,6 +311,7 @@ def measure(root: Path, spec: FrameSpec, perception: Perception, repeats: int) -
         report.support_ok = False
         return report
     report.ms = statistics.median(times) if times else result.timings_ms["total"]
+    check_placements(result, loaded.frame, report)
     report.found = len(result.scene.objects) - 1
     report.sizes = [np.round(o.box.size, 3).tolist() for o in result.scene.objects[1:]]
     T = result.camera_to_world
@@ -320,18 +324,81 @@ def measure(root: Path, spec: FrameSpec, perception: Perception, repeats: int) -
     return report
 
 
+PLACEMENT_TOLERANCE_M = 0.015  # the observed surface at a chosen spot lies this close to the support plane
+PLACEMENT_COMMANDS = 8  # per frame: "put A <side> B" over the first object pairs, each side in turn
+_SIDES = ("to the left of", "to the right of", "in front of", "behind")
+
+
+def placement_commands(names: list[str], limit: int = PLACEMENT_COMMANDS) -> list[str]:
+    """Deterministic placement commands over a frame's perceived objects (camera frame)."""
+    pairs = [(a, b) for a in names for b in names if a != b]
+    return [f"put the {a} {_SIDES[i % len(_SIDES)]} the {b}" for i, (a, b) in enumerate(pairs[:limit])]
+
+
+def observed_height(result: PerceptionResult, frame: RGBDFrame, xyz: np.ndarray, window_px: int = 2) -> float | None:
+    """Height above the support plane (m) of what the camera observed at the pixel of world point `xyz`
+    (3,): the median valid depth in a small window, back-projected. None when the camera saw nothing there."""
+    cam = result.scene.camera
+    uv, depth = cam.project(np.asarray(xyz, dtype=float)[None])
+    if not (np.isfinite(uv).all() and depth[0] > 0):
+        return None
+    u, v = (int(round(c)) for c in uv[0])
+    h, w = frame.depth.shape
+    if not (0 <= u < w and 0 <= v < h):
+        return None
+    patch = frame.depth[max(v - window_px, 0) : v + window_px + 1, max(u - window_px, 0) : u + window_px + 1]
+    metres = patch.astype(float) * frame.depth_scale_m
+    metres = metres[np.isfinite(metres) & (metres > 0)]
+    if metres.size == 0:
+        return None
+    ray = np.linalg.inv(cam.K) @ np.array([u, v, 1.0])  # optical frame, z = 1
+    point = result.camera_to_world @ np.append(ray * float(np.median(metres)), 1.0)
+    return float(result.plane.height(point[None, :3])[0])
+
+
+def check_placements(result: PerceptionResult, frame: RGBDFrame, report: FrameReport) -> None:
+    """Choose placements on the perceived scene and check each spot against the raw depth: the camera
+    must see the bare support there (not an object nobody named, not a hole in the depth)."""
+    from robospatial_ros.core.configio import load_config
+    from robospatial_ros.core.language.commands import parse_command
+    from robospatial_ros.core.reasoning.placement import choose_placement
+    from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
+    from robospatial_ros.core.spatial.config import SpatialConfig
+    from robospatial_ros.core.spatial.view import SceneView
+
+    view = SceneView(result.scene, load_config(SpatialConfig, DEFAULT_TABLETOP_CONFIG))
+    names = [o.name for o in result.scene.objects[1:]]  # the support comes first
+    for text in placement_commands(names):
+        try:
+            spot = choose_placement(view, parse_command(text, result.scene.names)).xyz
+        except RoboSpatialError:
+            continue  # no free spot that satisfies it: refusing is allowed
+        report.placements += 1
+        height = observed_height(result, frame, spot)
+        if height is not None and abs(height) <= PLACEMENT_TOLERANCE_M:
+            report.placements_valid += 1
+        else:
+            seen = "no depth there" if height is None else f"the surface there is {height * 100:.1f} cm off the support"
+            report.placement_problems.append(f"{text!r} -> ({spot[0]:.3f}, {spot[1]:.3f}): {seen}")
+
+
 def print_table(reports: list[FrameReport]) -> None:
-    print(f"{'frame':<44}{'found':>6}{'eye':>5}  {'within':<7}{'cam h m':>8}{'pitch':>7}  {'support':<8}{'ms':>7}")
+    print(
+        f"{'frame':<44}{'found':>6}{'eye':>5}  {'within':<7}{'cam h m':>8}{'pitch':>7}  {'support':<8}{'ms':>7}"
+        f"  {'placed ok':>9}"
+    )
     for r in reports:
         eye = "-" if r.expected is None else str(r.expected)
         within = "-" if r.expected is None or r.found < 0 else ("yes" if abs(r.found - r.expected) <= 1 else "NO")
         support = {None: "-", True: "ok", False: "WRONG"}[r.support_ok]
         print(
             f"{r.name:<44}{r.found:>6}{eye:>5}  {within:<7}{r.camera_height_m:>8.3f}{r.pitch_deg:>7.1f}  "
-            f"{support:<8}{r.ms:>7.1f}"
+            f"{support:<8}{r.ms:>7.1f}  {f'{r.placements_valid}/{r.placements}':>9}"
         )
         if r.error:
             print(f"    error: {r.error}")
+        for problem in r.placement_problems:
+            print(f"    placement: {problem}")
 
 
 def summary(reports: list[FrameReport]) -> dict[str, Any]:
@@ -346,6 +413,8 @@ def summary(reports: list[FrameReport]) -> dict[str, Any]:
         "support_ok": sum(bool(r.support_ok) for r in judged),
         "support_judged": len(judged),
         "median_ms": statistics.median(r.ms for r in reports if r.ms == r.ms) if reports else float("nan"),
+        "placements": sum(r.placements for r in reports),
+        "placements_valid": sum(r.placements_valid for r in reports),
     }
 
 
@@ -370,11 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     reports = [measure(root, spec, perception, args.repeats) for spec in specs]
     print_table(reports)
     s = summary(reports)
-    verdict = "ok" if s["within_share"] >= TARGET_SHARE and s["support_ok"] == s["support_judged"] else "MISS"
+    met = s["within_share"] >= TARGET_SHARE and s["support_ok"] == s["support_judged"]
+    verdict = "ok" if met and s["placements_valid"] == s["placements"] else "MISS"
     print(
         f"summary: {s['within_1']}/{s['counted']} counted frames within +-{COUNT_TOLERANCE} "
         f"({s['within_share']:.0%}, target >= {TARGET_SHARE:.0%}); support right on {s['support_ok']}/"
-        f"{s['support_judged']}; median {s['median_ms']:.1f} ms per frame  {verdict}"
+        f"{s['support_judged']}; placements on observed bare support {s['placements_valid']}/{s['placements']}; "
+        f"median {s['median_ms']:.1f} ms per frame  {verdict}"
     )
     if args.json:
         print(json.dumps([r.__dict__ for r in reports], default=float))

@@ -7,7 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from robospatial_ros.core.obstacles import OCCUPIED, UNKNOWN
 from robospatial_ros.core.reasoning.reasoner import Answer
+from robospatial_ros.core.scene import Scene
 from robospatial_ros.core.spatial.grid import OccupancyGrid
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -153,3 +155,56 @@ def side_by_side(*images: np.ndarray, title: str = "") -> np.ndarray:
         cv2.putText(bar, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         out = np.concatenate([bar, out], axis=0)
     return out
+
+
+_UNKNOWN, _BLOCKED = (150, 150, 150), (60, 60, 200)  # BGR
+
+
+def perceived_image(scene: Scene, color_rgb: np.ndarray, answer: dict | None = None) -> np.ndarray:
+    """What perception made of a frame, BGR: the camera view with the boxes, the support outline and
+    the observed map's unknown (grey) and unnamed-occupied (red) cells, beside the top-down map."""
+    view = SceneView(scene)
+    bgr = np.ascontiguousarray(np.asarray(color_rgb)[:, :, ::-1])
+    points = chosen = None
+    if answer is not None and answer.get("points_2d"):
+        points = scene.camera.denormalize(np.asarray(answer["points_2d"], dtype=float))
+    if answer is not None and answer.get("placement_2d") is not None:
+        chosen = scene.camera.denormalize(np.asarray(answer["placement_2d"], dtype=float)[None])[0]
+    camera = annotate(view, _shade_unobserved(scene, bgr), None, points, chosen)
+    if scene.obstacles is None:
+        return camera
+    return side_by_side(
+        camera, _map_image(scene), title="camera view | observed map (free white, occupied red, unknown grey)"
+    )
+
+
+def _shade_unobserved(scene: Scene, bgr: np.ndarray) -> np.ndarray:
+    """Tint the image pixels that see unknown or occupied cells of the observed map."""
+    m = scene.obstacles
+    if m is None:
+        return bgr
+    h, w = m.shape
+    jj, ii = np.meshgrid(np.arange(w), np.arange(h))
+    xy = m.origin_xy_m + (np.stack([jj, ii], axis=-1).reshape(-1, 2) + 0.5) * m.resolution_m  # (H*W, 2) world
+    xyz = np.column_stack([xy, np.full(len(xy), m.support_height_m)])
+    uv, depth = scene.camera.project(xyz)
+    state = m.cells.reshape(-1)
+    out = bgr.copy()
+    for value, colour in ((UNKNOWN, _UNKNOWN), (OCCUPIED, _BLOCKED)):
+        sel = (state == value) & (depth > 0) & np.isfinite(uv).all(axis=1)
+        px = uv[sel].round().astype(int)
+        keep = (px[:, 0] >= 0) & (px[:, 0] < bgr.shape[1]) & (px[:, 1] >= 0) & (px[:, 1] < bgr.shape[0])
+        px = px[keep]
+        out[px[:, 1], px[:, 0]] = (0.5 * out[px[:, 1], px[:, 0]] + 0.5 * np.array(colour)).astype(np.uint8)
+    return out
+
+
+def _map_image(scene: Scene, scale_px: int = 3) -> np.ndarray:
+    """The observed map top-down (x up the image, y to the left, as seen from above the robot base)."""
+    m = scene.obstacles
+    assert m is not None
+    colours = np.full((*m.shape, 3), 255, np.uint8)  # (H, W) cells: row = y, column = x
+    colours[m.cells == UNKNOWN] = _UNKNOWN
+    colours[m.cells == OCCUPIED] = _BLOCKED
+    img = np.ascontiguousarray(colours.transpose(1, 0, 2)[::-1, ::-1])  # image row = -x, column = -y
+    return cv2.resize(img, None, fx=scale_px, fy=scale_px, interpolation=cv2.INTER_NEAREST)
