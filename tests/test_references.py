@@ -66,3 +66,13 @@ def test_a_position_word_on_a_unique_object_is_harmless_and_an_unknown_one_still
 def test_without_the_scene_a_position_word_cannot_choose():
     with pytest.raises(AmbiguousObjectError):
         resolve_name("the left bowl", ["bowl_1", "bowl_2"])
+
+
+def test_a_repeated_detector_label_numbers_every_object_so_the_bare_label_is_ambiguous():
+    from robospatial_ros.core.perception.objects import unique_names
+
+    names = unique_names(["bowl", "bowl", "mug"], {"table"})
+    assert names == ["bowl_1", "bowl_2", "mug"]
+    with pytest.raises(AmbiguousObjectError):
+        resolve_name("bowl", ["table", *names])
+    assert resolve_name("bowl_2", ["table", *names]) == "bowl_2"

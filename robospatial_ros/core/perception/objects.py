@@ -151,12 +151,16 @@ def largest_cluster(labels: np.ndarray) -> np.ndarray:
 
 
 def unique_names(names: list[str], reserved: set[str]) -> list[str]:
-    """Repeat-safe names: ['cup', 'cup', 'bowl'] -> ['cup', 'cup_2', 'bowl'], avoiding `reserved`."""
+    """Repeat-safe names: ['cup', 'cup', 'bowl'] -> ['cup_1', 'cup_2', 'bowl'], avoiding `reserved`.
+
+    A repeated label numbers every one of its objects, so "the cup" matches none exactly and is
+    reported as ambiguous (core.scene.resolve_name) instead of silently meaning the first cup."""
+    bases = [raw.strip() or "object" for raw in names]
+    repeated = {b for b in bases if bases.count(b) > 1}
     taken = set(reserved)
     out = []
-    for raw in names:
-        base = raw.strip() or "object"
-        name, k = base, 2
+    for base in bases:
+        name, k = (f"{base}_1", 2) if base in repeated else (base, 2)
         while name in taken:
             name, k = f"{base}_{k}", k + 1
         taken.add(name)
