@@ -65,3 +65,22 @@ def test_bad_bounds_and_settings_are_scene_errors():
         build_obstacle_map(np.zeros((1, 3)), 0.0, np.array([[0.0, 0.0], [0.0, 1.0]]))
     with pytest.raises(ConfigError, match="fill_holes_cells"):
         ObstacleMapConfig(fill_holes_cells=-1)
+
+
+def test_the_map_survives_the_objects_message_exactly():
+    """Through DetectedObjectArray.obstacle_map (nav_msgs/OccupancyGrid, float32 resolution): the same cells,
+    the same resolution (0.01 must not arrive as 0.0099999998, which shifts cell lookups at boundaries)."""
+    from dataclasses import replace
+
+    from robospatial_ros.ros.conversions import scene_from_msg, scene_to_msg
+
+    import scenes
+
+    table = np.array([[x, y, 0.0] for x in np.arange(0.0, 0.5, 0.004) for y in np.arange(0.0, 0.4, 0.004)])
+    obstacles = build_obstacle_map(np.vstack([table, [[0.2, 0.2, 0.1]]]), 0.0, BOUNDS)
+    scene = replace(scenes.scene(scenes.cube("mug", 0.3, 0.1)), obstacles=obstacles)
+    back = scene_from_msg(scene_to_msg(scene, "panda_link0")).obstacles
+    assert back is not None and back.resolution_m == 0.01
+    np.testing.assert_array_equal(back.cells, obstacles.cells)
+    np.testing.assert_allclose(back.origin_xy_m, obstacles.origin_xy_m)
+    assert scene_from_msg(scene_to_msg(scenes.scene(), "panda_link0")).obstacles is None

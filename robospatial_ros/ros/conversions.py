@@ -6,6 +6,8 @@ header's frame_id names it); 2D points are normalized image coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
@@ -268,7 +270,8 @@ def obstacle_map_from_msg(msg: OccupancyGrid) -> ObstacleMap | None:
     raw = np.asarray(msg.data, dtype=np.int16).reshape(h, w)
     cells = np.where(raw < 0, UNKNOWN, np.where(raw == 0, FREE, OCCUPIED)).astype(np.int8)
     origin = msg.info.origin.position
-    return ObstacleMap(cells, np.array([origin.x, origin.y]), float(msg.info.resolution), float(origin.z))
+    resolution_m = round(float(msg.info.resolution), 7)  # float32 on the wire: 0.01 arrives as 0.0099999998
+    return ObstacleMap(cells, np.array([origin.x, origin.y]), resolution_m, float(origin.z))
 
 
 def masks_from_msg(msg: InstanceMasks) -> MaskDetections:
@@ -368,11 +371,29 @@ def plan_from_msg(msg: PickPlacePlan) -> CorePlan:
 
 # --- RViz markers -------------------------------------------------------------------------------
 
-_GREEN, _RED, _WHITE = (
+_GREEN, _RED, _WHITE, _BOX = (
     ColorRGBA(r=0.3, g=0.8, b=0.3, a=0.8),
     ColorRGBA(r=0.9, g=0.1, b=0.1, a=1.0),
     ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+    ColorRGBA(r=0.2, g=0.5, b=0.9, a=0.35),
 )
+
+
+def clear_markers(frame_id: str, stamp: Time | None = None, namespace: str = "robospatial") -> MarkerArray:
+    """Only the delete-all: what a failed request publishes, so the previous request's markers go."""
+    header = Header(frame_id=frame_id)
+    if stamp is not None:
+        header.stamp = stamp
+    return MarkerArray(markers=[Marker(header=header, ns=namespace, action=Marker.DELETEALL)])
+
+
+def object_text_anchor(scene: Scene, names: Sequence[str | None]) -> np.ndarray | None:
+    """(3,) a little above the top centre of the first of `names` in `scene` (world frame, metres); None if none is."""
+    for name in names:
+        if name and name in scene.names:
+            box = scene.get(name).box
+            return np.asarray(box.center, dtype=float) + [0.0, 0.0, float(box.size[2]) / 2 + 0.05]
+    return None
 
 
 def answer_markers(
@@ -382,12 +403,14 @@ def answer_markers(
     frame_id: str,
     stamp: Time | None = None,
     namespace: str = "robospatial",
+    text_xyz: np.ndarray | None = None,
 ) -> MarkerArray:
-    """Delete-all, candidate points (sphere list), the chosen point (sphere) and the query text."""
-    header = Header(frame_id=frame_id)
-    if stamp is not None:
-        header.stamp = stamp
-    out = [Marker(header=header, ns=namespace, action=Marker.DELETEALL)]
+    """Delete-all, candidate points (sphere list), the chosen point (sphere) and the request's text.
+
+    The text sits at `text_xyz` (the object a question speaks of), else above the chosen point, else above
+    the best candidate point; all (3,) or (N, 3) in `frame_id`, metres."""
+    out = list(clear_markers(frame_id, stamp, namespace).markers)
+    header = out[0].header
     pts = np.asarray(points_xyz, dtype=float).reshape(-1, 3)
     if len(pts):
         m = Marker(header=header, ns=namespace, id=1, type=Marker.SPHERE_LIST, action=Marker.ADD, color=_GREEN)
@@ -395,19 +418,38 @@ def answer_markers(
         m.pose.orientation.w = 1.0
         m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pts]
         out.append(m)
-    anchor = pts[0] if len(pts) else np.zeros(3)
+    anchor = pts[0] + [0.0, 0.0, 0.12] if len(pts) else np.zeros(3)
     if chosen_xyz is not None:
         c = np.asarray(chosen_xyz, dtype=float).reshape(3)
         m = Marker(header=header, ns=namespace, id=2, type=Marker.SPHERE, action=Marker.ADD, color=_RED)
         m.scale = Vector3(x=0.03, y=0.03, z=0.03)
         m.pose = matrix_to_pose(make_transform(np.eye(3), c))
         out.append(m)
-        anchor = c
+        anchor = c + [0.0, 0.0, 0.12]
+    if text_xyz is not None:
+        anchor = np.asarray(text_xyz, dtype=float).reshape(3)
     m = Marker(header=header, ns=namespace, id=3, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, color=_WHITE)
     m.scale.z = 0.03
-    m.pose = matrix_to_pose(make_transform(np.eye(3), anchor + [0.0, 0.0, 0.12]))
+    m.pose = matrix_to_pose(make_transform(np.eye(3), anchor))
     m.text = text
     out.append(m)
+    return MarkerArray(markers=out)
+
+
+def object_markers(scene: Scene, frame_id: str, stamp: Time | None = None, namespace: str = "objects") -> MarkerArray:
+    """Delete-all, then each object's box (a translucent cube) and its name above it, in `frame_id` (the scene's
+    world): what RViz shows of an objects message (DetectedObjectArray itself is no RViz type)."""
+    out = list(clear_markers(frame_id, stamp, namespace).markers)
+    header = out[0].header
+    for i, obj in enumerate(scene.objects):
+        box = obj.box
+        cube = Marker(header=header, ns=namespace, id=2 * i, type=Marker.CUBE, action=Marker.ADD, color=_BOX)
+        cube.pose = matrix_to_pose(make_transform(box.rotation, box.center))
+        cube.scale = Vector3(x=float(box.size[0]), y=float(box.size[1]), z=float(box.size[2]))
+        label = Marker(header=header, ns=namespace, id=2 * i + 1, type=Marker.TEXT_VIEW_FACING, color=_WHITE)
+        label.pose = matrix_to_pose(make_transform(np.eye(3), box.center + [0.0, 0.0, box.size[2] / 2 + 0.03]))
+        label.scale.z, label.text = 0.025, obj.name
+        out += [cube, label]
     return MarkerArray(markers=out)
 
 
