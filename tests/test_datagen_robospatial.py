@@ -95,22 +95,26 @@ def test_hand_built_scene_gives_the_hand_counted_questions(tmp_path):
       neither above nor below; object frame: the boxes only touch (no 3D overlap), offset sideways ->
       left/right: 2. So 2 per ordered pair, 4 pairs: 8.
     Configuration total: 12 + 8 = 20 (ego 4, world 4, object 12).
-    Compatibility: 13 per ordered pair (ego 4 + object 4 + world 4 + 'on top') -> 6 * 13 = 78
-    (ego 24, object 24, world 30).
+    Compatibility: 13 per ordered pair (ego 4 + object 4 + world 4 + 'on top'), the object placed never
+    the table (mug and bowl stand on it: a support is no movable target) -> 4 * 13 = 52 (ego 16, object
+    16, world 20); with movable_supports (the reference generator's way) all 6 pairs -> 78.
     Context: 12 per object (3 frames x 4 sides) when >= 3 visible free points: mug and bowl have free
     table all around (0.5 m threshold, 0.1 m cells) -> 24; the table itself has no free cells beyond
     its own footprint (the grid is the objects' extent = the table) -> 0. Total 24 (8 per frame).
     """
     samples = hand_samples(tmp_path)
-    assert Counter(s.task for s in samples) == {"configuration": 20, "compatibility": 78, "context": 24}
+    assert Counter(s.task for s in samples) == {"configuration": 20, "compatibility": 52, "context": 24}
+    assert not any(s.metadata["query"]["object"] == "table" for s in samples if s.task == "compatibility")
+    everything = hand_samples(tmp_path / "all", movable_supports=True)
+    assert Counter(s.task for s in everything)["compatibility"] == 78
     by_frame = Counter((s.task, s.frame) for s in samples)
     assert by_frame == {
         ("configuration", "ego"): 4,
         ("configuration", "world"): 4,
         ("configuration", "object"): 12,
-        ("compatibility", "ego"): 24,
-        ("compatibility", "object"): 24,
-        ("compatibility", "world"): 30,
+        ("compatibility", "ego"): 16,
+        ("compatibility", "object"): 16,
+        ("compatibility", "world"): 20,
         ("context", "ego"): 8,
         ("context", "world"): 8,
         ("context", "object"): 8,

@@ -21,9 +21,9 @@ from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.learn.datagen.mixing import MixError, llava_to_qwen, mix_datasets, split_total
 from robospatial_ros.learn.datagen.records import Sample
 from robospatial_ros.learn.datagen.robospatial import RoboSpatialGenConfig, scene_file_samples
-from robospatial_ros.learn.datagen.writers import WriterError, write_samples
+from robospatial_ros.learn.datagen.writers import WriterError, load_hf_dataset, write_samples
 
-HAND_COUNT = 122  # questions of the hand-built scene (tests/test_datagen_robospatial.py works them out)
+HAND_COUNT = 96  # questions of the hand-built scene (tests/test_datagen_robospatial.py works them out)
 
 
 def synthetic_samples() -> list[Sample]:
@@ -98,7 +98,12 @@ def test_hf_dataset_loads_back_with_the_same_rows(written):
     import datasets
 
     samples, _, out = written
-    dataset = datasets.load_from_disk(str(out / "hf"))
+    raw = datasets.load_from_disk(str(out / "hf"))  # images as keys into hf/images/, each image stored once
+    qwen = read_jsonl(sorted(out.glob("qwen-*.jsonl")))
+    assert raw["images"] == [q["images"] for q in qwen]
+    table = datasets.load_from_disk(str(out / "hf" / "images"))
+    assert sorted(table["path"]) == sorted({p for q in qwen for p in q["images"]})  # 1 + 4 distinct images
+    dataset = load_hf_dataset(out / "hf")
     assert len(dataset) == len(samples)
     for sample, row in zip(samples, dataset):
         assert (row["question"], row["answer"], row["kind"], row["task"], row["frame"]) == (
@@ -235,10 +240,10 @@ def test_mix_ratios_hold_exactly_and_llava_is_converted(mix_sources):
     assert len({r["id"] for r in converted}) == 20  # drawn without replacement
     with_image = next(r for r in converted if r["images"])
     assert with_image["messages"][0]["content"][0] == {"type": "image"}
-    # total: null -> the largest mix without repeats: min(124 / 0.6, 100 / 0.4) = 206; split 123.6 / 82.4
-    # -> floors 123 + 82 = 205, the larger remainder (0.6) gets the last one: 124 / 82.
+    # total: null -> the largest mix without repeats: min(98 / 0.6, 100 / 0.4) = 163; split 97.8 / 65.2
+    # -> floors 97 + 65 = 162, the larger remainder (0.8) gets the last one: 98 / 65.
     auto = mix_datasets(write_recipe(tmp, sources, total=None))
-    assert auto.total == 206 and [s["selected"] for s in auto.sources.values()] == [124, 82]
+    assert auto.total == 163 and [s["selected"] for s in auto.sources.values()] == [98, 65]
     first = (tmp / "mix" / "mix.jsonl").read_bytes()
     mix_datasets(write_recipe(tmp, sources, total=None))
     assert (tmp / "mix" / "mix.jsonl").read_bytes() == first  # seeded

@@ -316,6 +316,13 @@ def test_score_predictions_matches_on_question_and_img(data_dir, tmp_path):
     assert report.where2place == (pytest.approx(0.5), 1)
     assert report.source == str(preds)
     assert "unmatched: 1" in report.table()
+    # Reported, not dropped silently: the line without an img, and the predictions naming no item.
+    assert report.malformed_lines == [6] and not report.clean
+    assert report.unused_predictions == [(Q_CONTEXT, "images/other.png")]
+    assert "malformed: 1 prediction lines lack a question or img (lines 6)" in report.table()
+    assert "unused: 1 predictions name no item" in report.table()
+    data = report.to_dict()
+    assert data["malformed_lines"] == [6] and len(data["unused_predictions"]) == 1
 
 
 def test_score_predictions_limit_and_errors(data_dir, tmp_path):
@@ -357,6 +364,25 @@ def test_cli_geometric_prints_table_and_writes_json(data_dir, tmp_path, capsys):
     assert overall.split() == ["overall", "4", "5", "80.0%"]
     saved = json.loads(out.read_text())
     assert (saved["num_correct"], saved["num_total"], saved["source"]) == (4, 5, "geometric")
+
+
+def test_cli_workers_give_the_same_report(data_dir, tmp_path, capsys):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    assert run_cli("--data", str(data_dir), "--no-progress", "--output", str(one), "--batch-size", "2") == 0
+    args = ("--data", str(data_dir), "--no-progress", "--output", str(two), "--batch-size", "2", "--workers", "2")
+    assert run_cli(*args) == 0
+    assert json.loads(one.read_text()) == json.loads(two.read_text())
+    with pytest.raises(ConfigError, match="workers"):
+        run_cli("--data", str(data_dir), "--workers", "0")
+
+
+def test_cli_predictions_exit_1_on_unused_or_malformed_lines(data_dir, tmp_path, capsys):
+    preds = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"question": Q_LEFT, "img": "images/rgb.png", "answer": "yes"}, {"question": Q_LEFT, "answer": "yes"}],
+    )
+    assert run_cli("--data", str(data_dir), "--predictions", str(preds)) == 1
+    assert "malformed: 1" in capsys.readouterr().out
 
 
 def test_cli_geometric_passes_spatial_config(data_dir, tmp_path, capsys):

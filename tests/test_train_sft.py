@@ -287,3 +287,84 @@ def test_llava_style_models_train_and_load_the_same_way(blocks, tmp_path):
     assert client.template == "llava"
     image = torch.full((SIDE, SIDE, 3), 128, dtype=torch.uint8).numpy()
     assert isinstance(client.answer_texts([VisualQuestion(image, "Is the red block left of the blue block?")])[0], str)
+
+
+def test_sft_trains_on_the_hf_dataset_datagen_writes(base_dir, blocks, tmp_path):
+    """hf/ holds each image once (an image table); training reads its rows, and images missing beside it
+    are written once from the table."""
+    from robospatial_ros.core.images import read_rgb
+    from robospatial_ros.learn.datagen.records import Sample
+    from robospatial_ros.learn.datagen.writers import write_samples
+    from robospatial_ros.learn.train.data import read_source
+
+    records = read_source(blocks)
+    samples = [
+        Sample("toy", r.task or "t", r.prompt[-1]["content"][-1]["text"], r.answer, [read_rgb(r.images[0])])
+        for r in records
+    ]
+    out = tmp_path / "gen"
+    write_samples(samples, out, formats=("hf",), progress=False)
+    shutil.rmtree(out / "images")  # only hf/ is shipped: the images come from its table
+    from_hf = read_source(out / "hf")
+    assert [r.answer for r in from_hf] == [r.answer for r in records]
+    assert all(Path(p).is_file() and "image_files" in p for r in from_hf for p in r.images)
+    result = run_sft(load_train_config(None, settings(base_dir, out / "hf", tmp_path / "o", max_steps=1)))
+    assert result.global_step == 1
+
+
+def test_a_missing_logger_is_one_clear_line(tmp_path, capsys):
+    from robospatial_ros.cli.main import main as cli_main
+
+    with pytest.raises(ConfigError, match=r"report_to: tensorboard needs the tensorboard package \(pip install"):
+        load_train_config(None, {"report_to": ["tensorboard"]})
+    with pytest.raises(ConfigError, match="unknown logger"):
+        load_train_config(None, {"report_to": ["nosuchlogger"]})
+    code = cli_main(
+        ["train", "sft", "--config", str(CONFIG_DIR / "train_sft.yaml"), "--set", "report_to=[tensorboard]"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "pip install tensorboard" in err
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+
+def test_shipped_configs_work_from_any_directory(tmp_path, monkeypatch):
+    from robospatial_ros.learn.train.grpo import spatial_config_for
+
+    monkeypatch.chdir(tmp_path)  # not the repository
+    for name in ("train_grpo.yaml", "curriculum/stage3_grpo.yaml"):
+        spatial = spatial_config_for(load_train_config(CONFIG_DIR / name))
+        assert spatial is not None and spatial.grid_resolution_m == 0.01  # the package's tabletop settings
+    # A relative path written in a config file is relative to that file.
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "spatial.yaml").write_text("grid_resolution_m: 0.05\n")
+    (tmp_path / "cfg" / "train.yaml").write_text("grpo:\n  spatial_config: spatial.yaml\n")
+    monkeypatch.chdir(tmp_path / "cfg" / "..")
+    assert spatial_config_for(load_train_config(Path("cfg") / "train.yaml")).grid_resolution_m == 0.05
+    with pytest.raises(ConfigError, match="not found"):
+        spatial_config_for(load_train_config(None, {"grpo.spatial_config": "spatial.yaml"}))  # cwd: no such file
+
+
+def test_a_curriculum_checks_every_stage_before_training(blocks, tmp_path):
+    from robospatial_ros.learn.train.curriculum import run_curriculum_file
+
+    stage = {"data": [str(blocks)], "finetune": "lora"}
+    (tmp_path / "sft.yaml").write_text(yaml.safe_dump(stage))
+    (tmp_path / "grpo.yaml").write_text(yaml.safe_dump({**stage, "grpo": {"spatial_config": "missing.yaml"}}))
+    curriculum = {
+        "output_dir": str(tmp_path / "run"),
+        "model_path": str(tmp_path / "no-model-needed-yet"),
+        "stages": [
+            {"name": "one", "kind": "sft", "config": "sft.yaml"},
+            {"name": "two", "kind": "sft", "config": "sft.yaml"},
+            {"name": "three", "kind": "grpo", "config": "grpo.yaml"},
+        ],
+    }
+    (tmp_path / "curriculum.yaml").write_text(yaml.safe_dump(curriculum))
+    with pytest.raises(ConfigError, match="stage three: .*missing.yaml"):
+        run_curriculum_file(tmp_path / "curriculum.yaml")
+    assert not (tmp_path / "run").exists()  # nothing trained
+    (tmp_path / "grpo.yaml").write_text(yaml.safe_dump({**stage, "data": [str(tmp_path / "nowhere")]}))
+    with pytest.raises(TrainDataError, match="stage three: data source not found"):
+        run_curriculum_file(tmp_path / "curriculum.yaml")

@@ -2,8 +2,13 @@
 
 cold: each query on a fresh SceneView, so projecting every object and stamping the
 occupancy grid are included. prepared: that per-scene work done once beforehand (as
-the reasoner node does once per perception update); each query still computes its own
-candidates, fits and points.
+the reasoner node does once per perception update: per-object measurements, supports,
+obstacle stamps, the grid cells around each object projected into the image, each object's
+footprint stencils); each query still computes its own grid, candidates, fits and points.
+
+Targets (a verdict column): a prepared query within 2 ms (context 10 ms), every RoboSpatial
+question of the 8-object scene at the reference's 0.1 m grid within 50 ms. Cold rows and the
+1 cm all-questions row are for reading only.
 """
 
 from __future__ import annotations
@@ -67,9 +72,11 @@ def _prepared_view_query(scene: Scene, cfg: SpatialConfig, queries: list[Query])
     return lambda i: reasoner.answer(prepared.for_new_query(), queries[i % len(queries)])
 
 
-def _row(name: str, times: list[float], target_ms: float) -> tuple[str, ...]:
+def _row(name: str, times: list[float], target_ms: float | None) -> tuple[str, ...]:
     median = statistics.median(times)
     p90 = sorted(times)[int(0.9 * (len(times) - 1))]
+    if target_ms is None:
+        return name, f"{median:.2f}", f"{p90:.2f}", "", ""
     verdict = "ok" if median <= target_ms else "MISS"
     return name, f"{median:.2f}", f"{p90:.2f}", f"<= {target_ms:g}", verdict
 
@@ -84,8 +91,10 @@ def run(repeats: int) -> list[tuple[str, ...]]:
         for label, cfg in (("1 cm grid", tabletop), ("0.1 m grid", reference)):
             for mode, make in (("cold", _fresh_view_query), ("prepared", _prepared_view_query)):
                 times = _times_ms(make(scene, cfg, queries), repeats)
-                rows.append(_row(f"{kind.value}, 10 objects, {label}, {mode}", times, target))
-    return rows + all_questions_rows(max(3, repeats // 50))
+                rows.append(
+                    _row(f"{kind.value}, 10 objects, {label}, {mode}", times, target if mode == "prepared" else None)
+                )
+    return rows + all_questions_rows(max(5, repeats // 20))
 
 
 def all_questions_rows(repeats: int) -> list[tuple[str, ...]]:
@@ -94,13 +103,14 @@ def all_questions_rows(repeats: int) -> list[tuple[str, ...]]:
     scene = load_scene(DEFAULT_SCENE)
     eight = Scene(tuple(o for o in scene.objects if o.name not in ("table", "bottle")), scene.camera)
     rows = []
-    for label, cfg in (
-        ("0.1 m grid", SpatialConfig()),
-        ("1 cm grid", load_config(SpatialConfig, DEFAULT_TABLETOP_CONFIG)),
+    for label, cfg, target in (
+        ("0.1 m grid", SpatialConfig(), ALL_QUESTIONS_TARGET_MS),
+        ("1 cm grid", load_config(SpatialConfig, DEFAULT_TABLETOP_CONFIG), None),
     ):
-        n = len(scene_questions(SceneView(eight, cfg)))
-        times = _times_ms(lambda i, cfg=cfg: scene_questions(SceneView(eight, cfg)), repeats)
-        rows.append(_row(f"all {n} questions, 8 objects, {label}", times, ALL_QUESTIONS_TARGET_MS))
+        # Every question the reference generator asks, placing the plate (the apple's support) included.
+        n = len(scene_questions(SceneView(eight, cfg), movable_supports=True))
+        times = _times_ms(lambda i, cfg=cfg: scene_questions(SceneView(eight, cfg), movable_supports=True), repeats)
+        rows.append(_row(f"all {n} questions, 8 objects, {label}", times, target))
     return rows
 
 

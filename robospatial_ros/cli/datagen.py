@@ -1,6 +1,7 @@
 """`robospatial datagen`: generate training data, write it in every format, mix it.
 
     robospatial datagen robospatial (--scenes FILE_OR_DIR... | --sim-episodes N) --out DIR [--paraphrase]
+        [--workers N | --ray [ADDRESS]]
     robospatial datagen sat --episodes N --out DIR
     robospatial datagen ssrl (--images DIR | --sim-frames N) --out DIR
     robospatial datagen mix --recipe RECIPE.yaml
@@ -8,6 +9,10 @@
 Generators take --seed, --config YAML and --set KEY=VALUE (a key of a mapping field is set with
 a dot: --set spatial.grid_resolution_m=0.05); writers take --shard-size, --formats, --no-progress
 and --overwrite. Bad input raises a RoboSpatialError (the main CLI prints one line, exit 2).
+
+`datagen robospatial` runs in shards (learn/datagen/shards.py): --workers N local processes, or --ray
+(one Ray task per shard; ADDRESS "auto" joins a running cluster). The output is the same for any number
+of workers; a failed run keeps its finished shards and the same command resumes from them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError, SceneError
 
 C = TypeVar("C")
 DEFAULT_FORMATS = "hf,qwen,llava,eval"
@@ -47,6 +52,16 @@ def add_datagen_parser(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--scenes", nargs="+", metavar="FILE", help=scenes_help)
     source.add_argument("--sim-episodes", type=int, metavar="N", help="seeded MuJoCo tabletop layouts instead")
     rs.add_argument("--paraphrase", action="store_true", help="reword questions with alternative templates")
+    parallel = rs.add_mutually_exclusive_group()
+    parallel.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)")
+    parallel.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the shards as Ray tasks (pip install 'robospatial_ros[ray]'): on the running Ray instance or a "
+        "new local one, or ADDRESS ('auto' joins a cluster; --out and the scenes must be on storage every node sees)",
+    )
     _add_common(rs, "config/datagen_robospatial.yaml")
     rs.set_defaults(func=cmd_robospatial)
 
@@ -137,19 +152,25 @@ def _config(cls: type[C], args: argparse.Namespace, **extra: Any) -> C:
 
 def cmd_robospatial(args: argparse.Namespace) -> int:
     from robospatial_ros.learn.datagen.episodes import check_count
-    from robospatial_ros.learn.datagen.robospatial import RoboSpatialGenConfig, scene_files_samples, sim_samples
+    from robospatial_ros.learn.datagen.robospatial import RoboSpatialGenConfig, RoboSpatialGenError, RoboSpatialJob
+    from robospatial_ros.learn.datagen.shards import RunOptions, run_sharded
 
     config = _config(RoboSpatialGenConfig, args, **({"paraphrases": True} if args.paraphrase else {}))
     seed = _seed(args, config)
     config = dataclasses.replace(config, seed=seed)
     if args.scenes:
         paths = _scene_paths(args.scenes)
-        samples = scene_files_samples(paths, config)
+        if not paths:
+            raise RoboSpatialGenError("no scene files given")
+        for path in paths:  # fail on a missing file before generating anything
+            if not path.is_file():
+                raise SceneError(f"scene file not found: {path}")
+        job = RoboSpatialJob(config, seed, scene_paths=tuple(str(p) for p in paths))
         source: dict[str, Any] = {"scenes": [str(p) for p in paths]}
         spatial = config.spatial_config("scene")
     else:
         episodes = check_count("--sim-episodes", args.sim_episodes)
-        samples = sim_samples(config, episodes, seed)
+        job = RoboSpatialJob(config, seed, episodes=episodes)
         source = {"sim_episodes": episodes}
         spatial = config.spatial_config("sim")
     info = {
@@ -159,9 +180,20 @@ def cmd_robospatial(args: argparse.Namespace) -> int:
         "config": _config_info(config),
         "spatial_config": _config_info(spatial),
     }
-    code = _write(args, samples, info)
+    options = RunOptions(
+        Path(args.out),
+        formats=tuple(args.formats.split(",")),
+        shard_size=args.shard_size,
+        workers=args.workers,
+        executor="ray" if args.ray is not None else "local",
+        ray_address=args.ray or "",
+        overwrite=args.overwrite,
+        progress=config.progress,
+    )
+    summary = run_sharded(job, options, info)
+    print(summary.describe())
     _write_spatial_yaml(Path(args.out), spatial)
-    return code
+    return 0
 
 
 def _scene_paths(items: list[str]) -> list[Path]:

@@ -2,10 +2,13 @@
 
     robospatial eval --data DIR [--backend geometric|hf|openai|...] [--config BACKEND.yaml] [--set KEY=VALUE]
     robospatial eval --data DIR --predictions FILE.jsonl
-    common: [--limit N] [--batch-size N] [--category NAME ...] [--output FILE.json] [--extract-answer] [--no-progress]
+    common: [--limit N] [--batch-size N] [--workers N] [--category NAME ...] [--output FILE.json]
+            [--extract-answer] [--no-progress]
 
 Prints a per-category accuracy table (official RoboSpatial-Home rules) and writes the full report
-as JSON with --output. Heavy modules are imported only when the command runs.
+as JSON with --output. With --workers N, N processes ask at once, each building its own backend
+(the report is the same as one process's). --predictions reports predictions that name no item and
+lines lacking a question or img, and then exits 1. Heavy modules are imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--limit", type=int, metavar="N", help="only the first N items (after --category)")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="questions per backend call (default 8)")
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="processes asking at once, each with its own backend"
+    )
     p.add_argument("--category", action="append", dest="categories", metavar="NAME", help="keep a category (repeat)")
     p.add_argument("--output", metavar="FILE.json", help="write the full report (per-item results) here")
     p.add_argument("--config", metavar="FILE.yaml", help="backend config (geometric: SpatialConfig keys)")
@@ -83,10 +89,13 @@ def make_answerer(
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """Run the evaluation the parsed arguments describe, print the table; 0 on success."""
+    """Run the evaluation the parsed arguments describe, print the table; 0 on success, 1 when a
+    predictions file held malformed lines or predictions for no item (the table says which)."""
+    from functools import partial
+
     from robospatial_ros.cli.overrides import parse_overrides
     from robospatial_ros.learn.eval.dataset import load_eval_items
-    from robospatial_ros.learn.eval.harness import EvalConfig, evaluate, score_predictions
+    from robospatial_ros.learn.eval.harness import EvalConfig, evaluate, evaluate_parallel, score_predictions
 
     overrides = parse_overrides(args.set)
     config = EvalConfig(
@@ -96,6 +105,7 @@ def run_eval(args: argparse.Namespace) -> int:
         categories=args.categories,
         output_json=Path(args.output) if args.output else None,
         extract_answers=args.extract_answer,
+        workers=args.workers,
     )
     if args.predictions:
         if args.config or overrides:
@@ -104,9 +114,15 @@ def run_eval(args: argparse.Namespace) -> int:
     else:
         # Check the dataset before building the backend (loading a model can take minutes).
         items = load_eval_items(config.data_dir, config.limit, config.categories)
-        answerer = make_answerer(args.backend or GEOMETRIC, args.config, overrides, config.data_dir)
-        report = evaluate(answerer, config, progress=not args.no_progress, items=items)
+        name = args.backend or GEOMETRIC
+        if config.workers > 1:
+            factory = partial(make_answerer, name, args.config, overrides, config.data_dir)
+            make_answerer(name, args.config, overrides, config.data_dir)  # a bad config fails here, once
+            report = evaluate_parallel(factory, name, config, progress=not args.no_progress, items=items)
+        else:
+            answerer = make_answerer(name, args.config, overrides, config.data_dir)
+            report = evaluate(answerer, config, progress=not args.no_progress, items=items)
     print(report.table())
     if config.output_json is not None:
         print(f"report written to {config.output_json}")
-    return 0
+    return 0 if report.clean else 1

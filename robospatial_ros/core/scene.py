@@ -113,23 +113,64 @@ class Scene:
         return self.with_objects(tuple(SceneObject(o.name, o.box, None, o.category, o.score) for o in self.objects))
 
     def support_of(self, obj: SceneObject, tolerance_m: float = 0.03) -> SceneObject | None:
-        """The object `obj` stands on: top within `tolerance_m` of obj's bottom, under obj's centre.
+        """The object `obj` stands on, found from box heights; None when it stands on nothing in the scene.
 
-        Found from box heights, the highest candidate wins (a mug on a tray on a table
-        stands on the tray). None when it stands on nothing in the scene.
+        A support can hold `obj`: its top lies within `tolerance_m` of obj's bottom, it reaches
+        below obj, its footprint is at least as large as obj's and covers at least
+        `SUPPORT_MIN_OVERLAP` of obj's footprint. Of those, the highest wins (a mug on a tray on a
+        table stands on the tray). A small object that merely touches the bottom of a larger one (a
+        crate resting its corner on a banana) is no support: the next candidate is, else none.
         """
-        best: SceneObject | None = None
         bottom = obj.box.z_min
-        for other in self.objects:
-            if other is obj or abs(other.box.z_max - bottom) > tolerance_m:
-                continue
-            if other.box.z_min >= bottom - 1e-6:  # a neighbour standing on the same surface
-                continue
-            if not points_in_convex_polygon(obj.box.center[None, :2], other.box.footprint())[0]:
-                continue
-            if best is None or other.box.z_max > best.box.z_max:
-                best = other
-        return best
+        own = obj.box.footprint()  # (K, 2) world x/y, metres
+        own_area = _polygon_area(own)
+        candidates = [
+            other
+            for other in self.objects
+            if other is not obj
+            and abs(other.box.z_max - bottom) <= tolerance_m
+            and other.box.z_min < bottom - 1e-6  # not a neighbour standing on the same surface
+        ]
+        for other in sorted(candidates, key=lambda o: -o.box.z_max):
+            under = other.box.footprint()
+            if own_area <= 1e-12:  # a flat-lying stick or a point: its centre must be over the support
+                if points_in_convex_polygon(obj.box.center[None, :2], under)[0]:
+                    return other
+            elif (
+                _polygon_area(under) + 1e-12 >= own_area and _overlap_area(own, under) >= SUPPORT_MIN_OVERLAP * own_area
+            ):
+                return other
+        return None
+
+
+# A support covers at least this share of the footprint of what stands on it.
+SUPPORT_MIN_OVERLAP = 0.5
+
+
+def _polygon_area(polygon: np.ndarray) -> float:
+    """Area of a (K, 2) simple polygon, square metres."""
+    x, y = polygon[:, 0], polygon[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def _overlap_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Area shared by two (K, 2) convex counter-clockwise polygons: `a` clipped by each edge of `b`."""
+    out = a
+    for p, q in zip(b, np.roll(b, -1, axis=0)):
+        if len(out) == 0:
+            return 0.0
+        edge = q - p
+        side = edge[0] * (out[:, 1] - p[1]) - edge[1] * (out[:, 0] - p[0])  # > 0: left of p->q, inside
+        kept = []
+        for i in range(len(out)):
+            j = (i + 1) % len(out)
+            if side[i] >= 0:
+                kept.append(out[i])
+            if (side[i] >= 0) != (side[j] >= 0):
+                t = side[i] / (side[i] - side[j])
+                kept.append(out[i] + t * (out[j] - out[i]))
+        out = np.array(kept).reshape(-1, 2)
+    return _polygon_area(out) if len(out) >= 3 else 0.0
 
 
 def _moved_map(obstacles: ObstacleMap | None, T: np.ndarray) -> ObstacleMap | None:

@@ -18,12 +18,13 @@ import numpy as np
 
 from robospatial_ros.core.geometry import points_in_convex_polygon, polygon_area_centroid, rot_z
 from robospatial_ros.core.scene import SceneObject
+from robospatial_ros.core.spatial.config import category_matches
 from robospatial_ros.core.spatial.context import Candidates, candidates, side_mask
-from robospatial_ros.core.spatial.frames import frame_rule
+from robospatial_ros.core.spatial.frames import FrameRule, frame_rule
 from robospatial_ros.core.spatial.grid import OccupancyGrid
 from robospatial_ros.core.spatial.occupancy import grid_for
 from robospatial_ros.core.spatial.types import PLANAR, Frame, Relation
-from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.core.spatial.view import SceneView, register_preparer
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,11 @@ class Fit:
     reason: str = ""
 
 
-def _words(category: str) -> set[str]:
-    return set(category.replace("_", " ").split())
-
-
 def on_top(view: SceneView, a: SceneObject, b: SceneObject) -> Fit:
     cfg = view.config
-    if _words(a.category) & set(cfg.not_placeable):
+    if category_matches(a.category, cfg.not_placeable, cfg.category_match):
         return Fit(False, reason=f"{a.name!r} is not placeable")
-    if not _words(b.category) & set(cfg.flat_surfaces):
+    if not category_matches(b.category, cfg.flat_surfaces, cfg.category_match):
         return Fit(False, reason=f"{b.name!r} is not a flat surface")
     if np.any(np.sort(a.box.size[:2]) > np.sort(b.box.size[:2]) + 1e-9):
         return Fit(False, reason=f"{a.name!r} is larger than {b.name!r}")
@@ -91,9 +88,9 @@ class _FitMap:
     angle_deg: float
 
 
-def _stencil(grid: OccupancyGrid, shape: np.ndarray) -> np.ndarray:
+def _stencil(resolution_m: float, shape: np.ndarray) -> np.ndarray:
     """(2r+1, 2c+1) uint8: cells whose centres lie in `shape` (K, 2) centred on a cell centre."""
-    res = grid.resolution_m
+    res = resolution_m
     half = np.ceil(np.abs(shape).max(axis=0) / res).astype(int) + 1  # (cols, rows) radius
     offs_c, offs_r = np.arange(-half[0], half[0] + 1) * res, np.arange(-half[1], half[1] + 1) * res
     offsets = np.empty((len(offs_r), len(offs_c), 2))  # (rows, cols, 2) cell-centre offsets, x/y metres
@@ -104,7 +101,16 @@ def _stencil(grid: OccupancyGrid, shape: np.ndarray) -> np.ndarray:
 
 def _correlate(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """out[i, j] = number of set cells of `mask` under `kernel` centred on (i, j); zeros beyond the edge."""
-    return cv2.filter2D(mask.astype(np.float32), -1, kernel.astype(np.float32), borderType=cv2.BORDER_CONSTANT)
+    src = mask if mask.dtype == np.float32 else mask.astype(np.float32)
+    return cv2.filter2D(src, -1, kernel.astype(np.float32), borderType=cv2.BORDER_CONSTANT)
+
+
+def _any_under(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """out[i, j] = some set cell of `mask` lies under `kernel` centred on (i, j): `_correlate(...) > 0`,
+    as a dilation (binary, many times faster); nothing beyond the edge."""
+    src = mask if mask.dtype == np.uint8 else mask.astype(np.uint8)
+    out = cv2.dilate(src, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.astype(bool)
 
 
 @dataclass(frozen=True)
@@ -115,33 +121,56 @@ class _Kernels:
     shape: np.ndarray  # (K, 2) the footprint about its centroid, world x/y, metres
     stencil: np.ndarray  # (2r+1, 2c+1) uint8
     ring: np.ndarray | None  # (2r+1+2b, 2c+1+2b) uint8, None without a buffer
+    # (2r+1+2b, 2c+1+2b) uint8: the footprint with its ring. Where the footprint covers nothing blocked
+    # (the only places a fit is possible) the occupied cells under it are those of the ring alone.
+    grown: np.ndarray | None = None
+    # grid shape (ny, nx) -> (ny, nx) float32: ring cells inside a grid of that shape around each cell
+    ring_counts: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+    def occupied_in_ring(self, occupied: np.ndarray) -> np.ndarray:
+        """(ny, nx) float32: occupied cells under `grown` (= in the ring wherever the footprint is clear);
+        a box sum when `grown` is a rectangle (an axis-aligned footprint), many times cheaper."""
+        assert self.grown is not None
+        if self.grown.all():
+            h, w = self.grown.shape
+            return cv2.boxFilter(occupied, -1, (w, h), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        return _correlate(occupied, self.grown)
+
+    def ring_cells(self, grid_shape: tuple[int, int]) -> np.ndarray:
+        """(ny, nx) float32: how many of the ring's cells lie in the grid, the footprint centred on each cell."""
+        counts = self.ring_counts.get(grid_shape)
+        if counts is None and self.ring is not None:
+            counts = self.ring_counts[grid_shape] = _correlate(np.ones(grid_shape, bool), self.ring)
+        return counts
 
 
-def _kernels(grid: OccupancyGrid, shape: np.ndarray, buffer_cells: int) -> _Kernels:
-    stencil = _stencil(grid, shape)
-    ring = None
+def _kernels(resolution_m: float, shape: np.ndarray, buffer_cells: int) -> _Kernels:
+    stencil = _stencil(resolution_m, shape)
+    ring = grown = None
     if buffer_cells > 0:
         padded = np.pad(stencil, buffer_cells)
-        ring = cv2.dilate(padded, np.ones((2 * buffer_cells + 1,) * 2, np.uint8)) & (1 - padded)
-    return _Kernels(shape, stencil, ring)
+        grown = cv2.dilate(padded, np.ones((2 * buffer_cells + 1,) * 2, np.uint8))
+        ring = grown & (1 - padded)
+    return _Kernels(shape, stencil, ring, grown)
 
 
 def fit_map(
     grid: OccupancyGrid, shape: np.ndarray, angle_deg: float, buffer_cells: int, buffer_ratio: float
 ) -> _FitMap:
     """Evaluate the fit rule for a (K, 2) footprint (about its centroid) at every cell of the grid."""
-    return _fit_map(grid, _kernels(grid, shape, buffer_cells), angle_deg, buffer_ratio)
+    return _fit_map(grid, _kernels(grid.resolution_m, shape, buffer_cells), angle_deg, buffer_ratio)
 
 
-def _fit_map(grid: OccupancyGrid, kernels: _Kernels, angle_deg: float, buffer_ratio: float) -> _FitMap:
+def _fit_map(
+    grid: OccupancyGrid, kernels: _Kernels, angle_deg: float, buffer_ratio: float, masks: _GridMasks | None = None
+) -> _FitMap:
     ny, nx = grid.shape
     if not kernels.stencil.any():  # the footprint covers no cell centre at this resolution: it never fits
         return _FitMap(np.zeros((ny, nx), bool), angle_deg)
-    blocked_under = _correlate(~grid.free, kernels.stencil) > 0.5
-    fits = ~blocked_under
+    masks = masks or _GridMasks.of(grid)
+    fits = ~_any_under(masks.blocked, kernels.stencil)
     if kernels.ring is not None:
-        n_ring = _correlate(np.ones(grid.shape, bool), kernels.ring)  # ring cells that lie in the grid
-        share = _correlate(grid.occupied, kernels.ring) / np.maximum(n_ring, 1.0)
+        share = kernels.occupied_in_ring(masks.occupied) / np.maximum(kernels.ring_cells(grid.shape), 1.0)
         fits &= share < buffer_ratio
     # The footprint's bounding box must lie within the grid's cell centres.
     res = grid.resolution_m
@@ -153,19 +182,40 @@ def _fit_map(grid: OccupancyGrid, kernels: _Kernels, angle_deg: float, buffer_ra
     return _FitMap(fits & ok_y[:, None] & ok_x[None, :], angle_deg)
 
 
-def _footprint_kernels(view: SceneView, a: SceneObject, grid: OccupancyGrid) -> list[_Kernels]:
-    """A's kernels at each configured rotation, cached per object."""
-    cache = view.results(_CompatibilityResults).kernels
+@dataclass(frozen=True)
+class _GridMasks:
+    """A grid's masks as the filters take them, converted once for all rotations."""
+
+    blocked: np.ndarray  # (ny, nx) uint8: not free (outside the area, or occupied)
+    occupied: np.ndarray  # (ny, nx) float32
+
+    @classmethod
+    def of(cls, grid: OccupancyGrid) -> _GridMasks:
+        return cls((~grid.free).astype(np.uint8), grid.occupied.astype(np.float32))
+
+
+def _footprint_kernels(view: SceneView, a: SceneObject) -> list[_Kernels]:
+    """A's kernels at each configured rotation, cached per scene and object."""
+    cache = view.scene_results(_SceneStencils).kernels
     if a.name not in cache:
         cfg = view.config
         fp = view.view(a).footprint
         local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
         buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
         cache[a.name] = [
-            _kernels(grid, local @ rot_z(math.radians(angle))[:2, :2].T, buffer_cells)
+            _kernels(cfg.grid_resolution_m, local @ rot_z(math.radians(angle))[:2, :2].T, buffer_cells)
             for angle in cfg.compatibility_angles_deg
         ]
     return cache[a.name]
+
+
+@register_preparer
+def _prepare_kernels(view: SceneView, a: SceneObject) -> None:
+    """Per-scene work of every compatibility query placing `a`: its stencils, and their ring counts on
+    the grid of its own support (where it is most often placed)."""
+    grid_shape = view.obstacle_layers(view.support_of(a)).empty.shape
+    for kernels in _footprint_kernels(view, a):
+        kernels.ring_cells(grid_shape)
 
 
 def _fit_maps(view: SceneView, a: SceneObject, support: SceneObject | None) -> list[_FitMap]:
@@ -175,9 +225,10 @@ def _fit_maps(view: SceneView, a: SceneObject, support: SceneObject | None) -> l
     if key not in cache:
         cfg = view.config
         grid = grid_for(view, frozenset([a.name]), support)
-        kernels = _footprint_kernels(view, a, grid)
+        masks = _GridMasks.of(grid)
         cache[key] = [
-            _fit_map(grid, k, angle, cfg.buffer_ratio) for k, angle in zip(kernels, cfg.compatibility_angles_deg)
+            _fit_map(grid, k, angle, cfg.buffer_ratio, masks)
+            for k, angle in zip(_footprint_kernels(view, a), cfg.compatibility_angles_deg)
         ]
     return cache[key]
 
@@ -215,8 +266,11 @@ def _fits_beside(
         first = fitting.argmax(axis=1)
         best_xyz, best_angle = cands.xyz[first], angles[fits[first].argmax(axis=1)].tolist()
     out = {}
+    faceless = not view.has_front(b)
     for k, (frame, relation) in enumerate(keys):
-        if not any_side[k]:
+        if faceless and frame_rule(frame, view.config) is FrameRule.OBJECT:
+            out[frame, relation] = Fit(False, reason=f"{b.name!r} has no front of its own (object_facing: listed)")
+        elif not any_side[k]:
             out[frame, relation] = Fit(False, reason=f"no free space {relation.value} of {b.name!r}")
         elif not any_fit[k]:
             out[frame, relation] = Fit(False, reason=f"{a.name!r} does not fit {relation.value} of {b.name!r}")
@@ -246,10 +300,16 @@ def candidate_fits(
 
 
 @dataclass
+class _SceneStencils:
+    """Per-scene compatibility measurements of one scene (shared by the views `for_new_query` makes)."""
+
+    kernels: dict[str, list[_Kernels]] = field(default_factory=dict)  # by A's name, one per rotation
+
+
+@dataclass
 class _CompatibilityResults:
     """Per-query compatibility results of one SceneView."""
 
-    kernels: dict[str, list[_Kernels]] = field(default_factory=dict)  # by A's name
     fit_maps: dict[tuple[str, str | None], list[_FitMap]] = field(default_factory=dict)  # by (A, support or None)
     # by (A, B, in_image): B's candidates, (N, R) bool fits, (R,) rotations in degrees
     candidate_fits: dict[tuple[str, str, bool], tuple[Candidates, np.ndarray, np.ndarray]] = field(default_factory=dict)

@@ -6,6 +6,7 @@ holds the values a tabletop needs (1 cm grid, tighter thresholds).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from robospatial_ros.core.configio import check_field_types
@@ -13,9 +14,12 @@ from robospatial_ros.core.errors import ConfigError
 
 STRICTNESS = ("strict", "lenient")
 WORLD_HEADINGS = ("camera", "base")
+GRID_ALIGNMENTS = ("edge", "center")
+OBJECT_FACINGS = ("all", "listed")
+CATEGORY_MATCHES = ("words", "exact")
 
-# Our own lists (open vocabulary, matched on an object's category: 'red mug_2' -> 'red mug',
-# any word of it counts). A surface others can stand on ...
+# Our own lists (open vocabulary, matched on an object's category: 'red mug_2' -> 'red mug'; by
+# default any listed word or phrase in it counts, see `category_matches`). A surface others can stand on ...
 DEFAULT_FLAT_SURFACES = (
     "table",
     "desk",
@@ -38,7 +42,7 @@ DEFAULT_FLAT_SURFACES = (
     "platform",
     "pallet",
 )
-# ... and things too large or fixed to be placed anywhere.
+# ... things too large or fixed to be placed anywhere ...
 DEFAULT_NOT_PLACEABLE = (
     "table",
     "desk",
@@ -58,6 +62,84 @@ DEFAULT_NOT_PLACEABLE = (
     "robot",
     "arm",
 )
+# ... and things with a front of their own (used with `object_facing: listed`).
+DEFAULT_FACING_CATEGORIES = (
+    "tv",
+    "television",
+    "monitor",
+    "screen",
+    "laptop",
+    "computer",
+    "microwave",
+    "oven",
+    "stove",
+    "refrigerator",
+    "fridge",
+    "dishwasher",
+    "washing machine",
+    "cabinet",
+    "drawer",
+    "dresser",
+    "wardrobe",
+    "shelf",
+    "bookshelf",
+    "desk",
+    "chair",
+    "sofa",
+    "couch",
+    "bed",
+    "toilet",
+    "sink",
+    "fireplace",
+    "piano",
+    "door",
+    "window",
+    "mirror",
+    "picture",
+    "poster",
+    "clock",
+    "camera",
+    "speaker",
+    "printer",
+    "projector",
+    "telephone",
+    "phone",
+    "radio",
+    "fan",
+    "heater",
+    "kettle",
+    "toaster",
+    "book",
+    "mailbox",
+    "stairs",
+    "car",
+    "bicycle",
+    "robot",
+)
+
+
+def category_words(category: str) -> tuple[str, ...]:
+    """'red coffee_mug' -> ('red', 'coffee', 'mug'): the words a category is matched by."""
+    return tuple(category.replace("_", " ").split())
+
+
+@functools.lru_cache(maxsize=4096)  # asked per object and question; the lists are tuples
+def category_matches(category: str, listed: tuple[str, ...], mode: str) -> bool:
+    """Whether a category ('red mug', see scene.category_of) names one of `listed`.
+
+    exact: the whole category equals an entry (the reference generator's rule, which compares the
+    verbatim name: "wooden pallet crate" is not "crate"); words: an entry's words appear in a row
+    among the category's ("wooden pallet crate" is a "crate", "old washing machine" a "washing machine").
+    """
+    if mode == "exact":
+        return category in listed
+    words = category_words(category)
+    for entry in listed:
+        want = category_words(entry)
+        n = len(want)
+        if n and any(words[i : i + n] == want for i in range(len(words) - n + 1)):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -85,6 +167,18 @@ class SpatialConfig:
     # Drop context points whose pixel falls on the reference object's own silhouette
     # (as the reference generator does); other objects always occlude, supports never.
     occlude_by_reference: bool = True
+    # Where the grid's points lie: edge: the first row and column on the edge of the grid's area, one
+    # cell apart (the reference generator's); center: half a cell in, at the centres of the cells.
+    grid_alignment: str = "edge"
+    # Which objects have a front for object-frame context and compatibility: all (every object faces
+    # along its facing, the box's x axis in scene files); listed: only objects whose category matches
+    # `facing_categories` (the reference generator's rule; the others get no object-frame points and
+    # every object-frame compatibility answer is No). Object-frame configuration always uses the facing.
+    object_facing: str = "all"
+    facing_categories: tuple[str, ...] = DEFAULT_FACING_CATEGORIES
+    # How categories match flat_surfaces / not_placeable / facing_categories: words (any listed word or
+    # phrase in the category) or exact (the whole category, as the reference generator compares names).
+    category_match: str = "words"
     flat_surfaces: tuple[str, ...] = DEFAULT_FLAT_SURFACES
     not_placeable: tuple[str, ...] = DEFAULT_NOT_PLACEABLE
 
@@ -92,8 +186,14 @@ class SpatialConfig:
         check_field_types(self)
         if self.strictness not in STRICTNESS:
             raise ConfigError(f"strictness must be one of {STRICTNESS}, got {self.strictness!r}")
-        if self.world_heading not in WORLD_HEADINGS:
-            raise ConfigError(f"world_heading must be one of {WORLD_HEADINGS}, got {self.world_heading!r}")
+        for name, allowed in (
+            ("world_heading", WORLD_HEADINGS),
+            ("grid_alignment", GRID_ALIGNMENTS),
+            ("object_facing", OBJECT_FACINGS),
+            ("category_match", CATEGORY_MATCHES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for name in ("grid_resolution_m", "context_threshold_m"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")

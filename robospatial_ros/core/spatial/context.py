@@ -22,7 +22,7 @@ from robospatial_ros.core.spatial.frames import FrameRule, frame_rule
 from robospatial_ros.core.spatial.grid import OccupancyGrid
 from robospatial_ros.core.spatial.occupancy import grid_for
 from robospatial_ros.core.spatial.types import Frame, Relation
-from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.core.spatial.view import SceneView, register_preparer
 
 # Object-frame labels need the point this far beyond the reference's half extent (reference: 1e-4).
 OBJECT_MARGIN_M = 1e-4
@@ -76,21 +76,23 @@ def candidates(
     )
     dist = near.dist[win]  # (R, C) metres to the footprint
     free = grid.inside[rows, cols] & ~grid.occupied[rows, cols] & (dist > 1e-9)  # footprint edge cells belong to it
-    # Clearance counts blocked cells outside the window too: pad the window by the threshold.
+    # Clearance: distance to the nearest blocked cell, the support's edge included.
     clearance = _clearance(free, grid.resolution_m, bounded=True)
     keep = free & (dist <= threshold_m + 1e-9)
-    r, c = np.nonzero(keep)
-    # Row-major order, then a stable sort: most clearance first, then nearest the reference.
-    # Keys rounded to a micrometre so float noise (a translated scene) cannot reorder ties.
-    order = np.lexsort((np.round(dist[r, c], 6), -np.round(clearance[r, c], 6)))
-    r, c = r[order], c[order]
     if in_image:
-        seen = near.visible[win][r, c]
-        r, c = r[seen], c[seen]
-    centers = near.centers[win]
-    xyz = np.empty((len(r), 3))  # (N, 3) world, metres: cell centres at the reference's base height
-    xyz[:, :2], xyz[:, 2] = centers[r, c], view.view(ref).z_min
-    result = Candidates(xyz, near.uv[win][r, c], near.depth[win][r, c], clearance[r, c], grid)
+        keep &= near.visible[win]
+    r, c = np.nonzero(keep)  # row-major
+    # A stable sort: most clearance first, then nearest the reference, then row-major. The keys in
+    # whole micrometres, so float noise (a translated scene) cannot reorder ties; one int64 key.
+    clear_um = np.rint(clearance[r, c] * 1e6).astype(np.int64)
+    dist_um = np.rint(dist[r, c] * 1e6).astype(np.int64)
+    order = np.argsort(-clear_um * (1 << 31) + dist_um, kind="stable")
+    r, c = r[order], c[order]
+    flat = (r + win[0].start) * near.visible.shape[1] + (c + win[1].start)  # indices into the near arrays
+    xyz = np.empty((len(r), 3))  # (N, 3) world, metres: grid points at the reference's base height
+    xyz[:, :2], xyz[:, 2] = near.centers.reshape(-1, 2)[flat], view.view(ref).z_min
+    uv, depth = near.uv.reshape(-1, 2)[flat], near.depth.reshape(-1)[flat]
+    result = Candidates(xyz, uv, depth, clearance[r, c], grid)
     cache[key] = result
     return result
 
@@ -122,32 +124,52 @@ def _footprint_box(view: SceneView, ref: SceneObject, margin: float) -> tuple[np
     return fp.min(axis=0) - margin, fp.max(axis=0) + margin
 
 
-def _near_cells(view: SceneView, ref: SceneObject, grid: OccupancyGrid, rows: slice, cols: slice) -> _NearCells:
-    """Cells of the window `rows` x `cols` (or a larger one), cached per reference object.
+def _near_cells(
+    view: SceneView, ref: SceneObject, grid: OccupancyGrid, rows: slice | None = None, cols: slice | None = None
+) -> _NearCells:
+    """Cells of the window `rows` x `cols` (or a larger one) on `grid`'s geometry, cached per scene and
+    reference object (`prepare` builds them up front).
 
     Built once for the widest window a scene's questions ask (compatibility widens the threshold
     by half of the largest objects' extents), rebuilt larger if a wider one is asked later.
     """
-    cache = view.results(_ContextResults).near_cells
+    cache = view.scene_results(_SceneCells).near_cells
     near = cache.get(ref.name)
-    if near is not None and near.covers(rows, cols):
+    if near is not None and (rows is None or cols is None or near.covers(rows, cols)):
         return near
     cfg = view.config
     widest = max(o.box.size[:2].max() for o in view.scene.objects)
     margin = cfg.context_threshold_m + (widest + ref.box.size[:2].max()) / 2 + grid.resolution_m
     big_rows, big_cols = grid.window(*_footprint_box(view, ref, margin))
-    rows = slice(min(rows.start, big_rows.start), max(rows.stop, big_rows.stop))
-    cols = slice(min(cols.start, big_cols.start), max(cols.stop, big_cols.stop))
+    if rows is not None and cols is not None:
+        big_rows = slice(min(rows.start, big_rows.start), max(rows.stop, big_rows.stop))
+        big_cols = slice(min(cols.start, big_cols.start), max(cols.stop, big_cols.stop))
     rv = view.view(ref)
-    centers = grid.centers(rows, cols)  # (R, C, 2)
+    centers = grid.centers(big_rows, big_cols)  # (R, C, 2)
     shape = centers.shape[:2]
     dist = rv.distance_to_footprint(centers.reshape(-1, 2)).reshape(shape)
     xyz = np.column_stack([centers.reshape(-1, 2), np.full(shape[0] * shape[1], rv.z_min)])
-    uv, depth = view.scene.camera.project(xyz)
-    visible = (depth > MIN_DEPTH_M) & view.scene.camera.in_image(uv)
-    near = _NearCells(rows, cols, centers, dist, uv.reshape(*shape, 2), depth.reshape(shape), visible.reshape(shape))
+    cam = view.scene.camera
+    uv, depth = cam.project(xyz)
+    visible = (depth > MIN_DEPTH_M) & cam.in_image(uv)  # the rounded pixel, as the reference generator reads it
+    near = _NearCells(
+        big_rows, big_cols, centers, dist, uv.reshape(*shape, 2), depth.reshape(shape), visible.reshape(shape)
+    )
     cache[ref.name] = near
     return near
+
+
+@register_preparer
+def _prepare_near_cells(view: SceneView, ref: SceneObject) -> None:
+    """Per-scene work of every context and compatibility query about `ref`: its cells, projected."""
+    _near_cells(view, ref, view.obstacle_layers(view.support_of(ref)).empty)
+
+
+@dataclass
+class _SceneCells:
+    """Per-scene context measurements of one scene (shared by the views `for_new_query` makes)."""
+
+    near_cells: dict[str, _NearCells] = field(default_factory=dict)  # by reference name
 
 
 @dataclass
@@ -156,7 +178,6 @@ class _ContextResults:
 
     # by (reference name, threshold in metres rounded to 1e-9, objects left out of the grid, in_image)
     candidates: dict[tuple[str, float, frozenset[str], bool], Candidates] = field(default_factory=dict)
-    near_cells: dict[str, _NearCells] = field(default_factory=dict)  # by reference name
 
 
 def occluders(view: SceneView, ref: SceneObject) -> list[SceneObject]:
@@ -176,16 +197,22 @@ def occluders(view: SceneView, ref: SceneObject) -> list[SceneObject]:
 
 
 def occluded(view: SceneView, ref: SceneObject, uv: np.ndarray) -> np.ndarray:
-    """(N,) bool: pixels on the silhouette of an object other than the support (and ref, optionally)."""
+    """(N,) bool: points (N, 2) pixels on the silhouette of an object other than the support (and ref,
+    optionally), as points or by the pixel they round to (the reference generator reads a point's
+    rounded pixel in a rasterized silhouette): a point the reference would drop is dropped."""
     out = np.zeros(len(uv), dtype=bool)
+    rounded = np.round(uv)
     for obj in occluders(view, ref):
         v = view.view(obj)
         if v.ego is None:
             continue  # never: occluders are in the image
-        box = v.ego.box
-        near = (uv[:, 0] >= box[0]) & (uv[:, 0] <= box[2]) & (uv[:, 1] >= box[1]) & (uv[:, 1] <= box[3])
+        x0, y0, x1, y1 = v.ego.box
+        near = (uv[:, 0] >= x0 - 0.5) & (uv[:, 0] <= x1 + 0.5) & (uv[:, 1] >= y0 - 0.5) & (uv[:, 1] <= y1 + 0.5)
         if near.any():
-            out[near] |= points_in_convex_polygon(uv[near], v.silhouette)
+            hit = points_in_convex_polygon(uv[near], v.silhouette) | points_in_convex_polygon(
+                rounded[near], v.silhouette
+            )
+            out[near] |= hit
     return out
 
 
@@ -222,6 +249,8 @@ def _side_masks(
     rv = view.view(ref)
     n = len(xyz)
     if rule is FrameRule.OBJECT:
+        if not view.has_front(ref):  # `object_facing: listed` and not a listed category: no sides of its own
+            return {rel: np.zeros(n, dtype=bool) for rel in _SIDES}
         d = xyz - rv.obj.box.center
         along, across = d @ rv.forward, d @ rv.right
         half_f, half_r = rv.half_forward_m + OBJECT_MARGIN_M, rv.half_right_m + OBJECT_MARGIN_M

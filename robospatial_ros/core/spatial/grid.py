@@ -13,7 +13,10 @@ import numpy as np
 
 @dataclass
 class OccupancyGrid:
-    """Cells of `resolution_m` from (x0, y0) (world, metres); arrays are (ny, nx), row = y."""
+    """Cells of `resolution_m` from (x0, y0) (world, metres); arrays are (ny, nx), row = y.
+
+    A cell's centre is the grid point every rule tests (inside an area, under a footprint, free).
+    """
 
     x0: float
     y0: float
@@ -92,9 +95,19 @@ class OccupancyGrid:
         return rows, cols, mask
 
 
-def empty_grid(lo: np.ndarray, hi: np.ndarray, resolution_m: float) -> OccupancyGrid:
-    """A grid of `resolution_m` cells covering the world box [lo, hi] ((2,) x/y each, metres), all inside and free."""
-    nx, ny = (np.maximum(np.ceil((hi - lo) / resolution_m - 1e-9), 1)).astype(int)
+def empty_grid(lo: np.ndarray, hi: np.ndarray, resolution_m: float, alignment: str = "center") -> OccupancyGrid:
+    """A grid of `resolution_m` cells covering the world box [lo, hi] ((2,) x/y each, metres), all inside and free.
+
+    alignment center: cells tile the box from `lo`, their centres (the grid's points) half a cell in;
+    edge: the points start on the box's edge, lo + i * resolution_m while below `hi` (the reference
+    generator's `arange` grid), so each cell is centred on its point.
+    """
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if alignment == "edge":
+        nx, ny = np.maximum(np.ceil((hi - lo) / resolution_m), 1).astype(int)
+        lo = lo - resolution_m / 2.0
+    else:
+        nx, ny = (np.maximum(np.ceil((hi - lo) / resolution_m - 1e-9), 1)).astype(int)
     return OccupancyGrid(float(lo[0]), float(lo[1]), resolution_m, np.ones((ny, nx), bool), np.zeros((ny, nx), bool))
 
 

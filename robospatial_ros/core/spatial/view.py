@@ -9,6 +9,7 @@ results. Answering all RoboSpatial questions for a scene reuses them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
@@ -25,11 +26,23 @@ from robospatial_ros.core.geometry import (
     transform_points,
 )
 from robospatial_ros.core.scene import Scene, SceneObject
-from robospatial_ros.core.spatial.config import SpatialConfig
+from robospatial_ros.core.spatial.config import SpatialConfig, category_matches
 from robospatial_ros.core.spatial.grid import ObstacleLayers, OccupancyGrid, empty_grid, stamp_obstacles
 
 UP = np.array([0.0, 0.0, 1.0])
-Store = TypeVar("Store")  # a module's dataclass of per-query results (see SceneView.results)
+Store = TypeVar("Store")  # a module's dataclass of per-query (or per-scene) results (see SceneView.results)
+Preparer = Callable[["SceneView", SceneObject], None]
+# Per-scene work of the modules above this one (context's projected grid cells around an object,
+# compatibility's footprint stencils): each registers a function that `prepare` runs per object, so
+# this module needs none of their types and imports none of them.
+_PREPARERS: list[Preparer] = []
+
+
+def register_preparer(fn: Preparer) -> Preparer:
+    """Have `SceneView.prepare` run `fn(view, obj)` for every object (a module's per-scene work)."""
+    if fn not in _PREPARERS:
+        _PREPARERS.append(fn)
+    return fn
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,7 @@ class SceneView:
         self._supports: dict[str, SceneObject | None] = {}  # by object name
         self._layers: dict[str | None, ObstacleLayers] = {}  # by the support's name (None: no support)
         self._results: dict[type, object] = {}  # a module's store type -> this view's store of it
+        self._shared: dict[type, object] = {}  # a module's per-scene store type -> the scene's store of it
 
     def view(self, obj: SceneObject) -> ObjectView:
         if obj.name not in self._views:
@@ -218,6 +232,12 @@ class SceneView:
         if obj.name not in self._supports:
             self._supports[obj.name] = self.scene.support_of(obj, self.config.support_tolerance_m)
         return self._supports[obj.name]
+
+    def has_front(self, obj: SceneObject) -> bool:
+        """Whether object-frame context and compatibility may use `obj`'s front: always under
+        `object_facing: all`; under `listed` only when its category is a `facing_categories` entry."""
+        cfg = self.config
+        return cfg.object_facing == "all" or category_matches(obj.category, cfg.facing_categories, cfg.category_match)
 
     def obstacle_layers(self, support: SceneObject | None) -> ObstacleLayers:
         """Every obstacle's footprint stamped over `support`'s area (see `_build_layers`), once per scene."""
@@ -235,13 +255,26 @@ class SceneView:
             self._results[kind] = store
         return store
 
+    def scene_results(self, kind: type[Store]) -> Store:
+        """The scene's `kind` store: a module's per-scene measurements (geometry of the scene and the
+        config alone, never which objects a query leaves out), shared with every `for_new_query` view."""
+        store = self._shared.get(kind)
+        if not isinstance(store, kind):
+            store = kind()
+            self._shared[kind] = store
+        return store
+
     def prepare(self) -> SceneView:
         """Compute what every query of this scene shares (per-object measurements, supports,
-        obstacle layers), e.g. once per perception update in a node. Returns self."""
+        obstacle layers, the registered modules' per-scene work), e.g. once per perception update
+        in a node. Returns self."""
         for obj in self.scene.objects:
             v = self.view(obj)
             _ = v.footprint, v.ego, v.base
             self.obstacle_layers(self.support_of(obj))
+        for obj in self.scene.objects:
+            for fn in _PREPARERS:
+                fn(self, obj)
         return self
 
     def for_new_query(self) -> SceneView:
@@ -249,6 +282,7 @@ class SceneView:
         (benchmarks time queries this way)."""
         other = SceneView(self.scene, self.config)
         other._views, other._supports, other._layers = self._views, self._supports, self._layers
+        other._shared = self._shared
         return other
 
 
@@ -268,7 +302,8 @@ def _build_layers(view: SceneView, support: SceneObject | None) -> ObstacleLayer
     grid instead of filling it, and anything no higher than its top (the floor under a table)
     is not an obstacle on it.
     """
-    grid = empty_grid(*_grid_area(view, support), view.config.grid_resolution_m)
+    cfg = view.config
+    grid = empty_grid(*_grid_area(view, support), cfg.grid_resolution_m, cfg.grid_alignment)
     top = -np.inf
     if support is not None:
         top = view.view(support).z_max

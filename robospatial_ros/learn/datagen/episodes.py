@@ -69,8 +69,20 @@ class SimEpisode(NamedTuple):
     rng: np.random.Generator  # the generator's own draws for this episode (the object count came first)
 
 
-def sim_episodes(config: Any, episodes: int, seed: int, salt: int, desc: str) -> Iterator[SimEpisode]:
-    """`episodes` seeded tabletop layouts, one simulator reused throughout.
+def _episode_rng(config: Any, seed: int, episode: int, salt: int) -> tuple[int, np.random.Generator, int]:
+    """(layout seed, the generator's rng for the episode, the object count it drew first)."""
+    layout_seed = episode_seed(seed, episode)
+    rng = np.random.default_rng([layout_seed, salt])
+    return layout_seed, rng, int(rng.integers(config.min_objects, config.max_objects + 1))
+
+
+def episode_object_count(config: Any, seed: int, episode: int, salt: int) -> int:
+    """How many objects episode `episode` draws (what `sim_episodes` lays out), without a simulator."""
+    return _episode_rng(config, seed, episode, salt)[2]
+
+
+def sim_episodes(config: Any, episodes: int, seed: int, salt: int, desc: str, first: int = 0) -> Iterator[SimEpisode]:
+    """`episodes` seeded tabletop layouts (episode `first` onwards), one simulator reused throughout.
 
     `salt` keeps each generator's draws its own (changing it would change that generator's data).
     """
@@ -78,10 +90,8 @@ def sim_episodes(config: Any, episodes: int, seed: int, salt: int, desc: str) ->
     from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
     sim = None
-    for i in progress_bar(range(episodes), desc, "episode", config.progress):
-        layout_seed = episode_seed(seed, i)
-        rng = np.random.default_rng([layout_seed, salt])
-        count = int(rng.integers(config.min_objects, config.max_objects + 1))
+    for i in progress_bar(range(first, first + episodes), desc, "episode", config.progress):
+        layout_seed, rng, count = _episode_rng(config, seed, i, salt)
         tcfg = TabletopConfig(
             seed=layout_seed,
             objects=config.sim_objects,
@@ -96,7 +106,9 @@ def sim_episodes(config: Any, episodes: int, seed: int, salt: int, desc: str) ->
         yield SimEpisode(i, layout_seed, sim, rng)
 
 
-def sim_shots(config: Any, episodes: int, seed: int, salt: int, desc: str) -> Iterator[tuple[int, int, Any]]:
+def sim_shots(
+    config: Any, episodes: int, seed: int, salt: int, desc: str, first: int = 0
+) -> Iterator[tuple[int, int, Any]]:
     """(episode, layout seed, SimFrame): one render of each of `sim_episodes`."""
-    for episode in sim_episodes(config, episodes, seed, salt, desc):
+    for episode in sim_episodes(config, episodes, seed, salt, desc, first):
         yield episode.index, episode.layout_seed, episode.sim.render()

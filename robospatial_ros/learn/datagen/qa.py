@@ -3,7 +3,9 @@
 - pairs: ordered pairs of objects whose category appears once in the scene;
 - configuration, per frame and axis (left/right, in front/behind, above/below): one Yes for
   the relation that holds and one No for its opposite; nothing when neither holds;
-- compatibility: one question per frame and direction ('on top' in the world frame);
+- compatibility: one question per frame and direction ('on top' in the world frame); the object
+  to place is never a support (the table others stand on is not a movable target) unless
+  `movable_supports` (the reference generator asks about every pair);
 - context: per unique object, frame and direction, the visible free points; dropped when
   fewer than `MIN_CONTEXT_POINTS`.
 """
@@ -89,30 +91,45 @@ def _context(
                 yield QAItem(q.text, answer)
 
 
+def supports(view: SceneView) -> frozenset[str]:
+    """Names of the objects something in the scene stands on (`SceneView.support_of`)."""
+    found = (view.support_of(o) for o in view.scene.objects)
+    return frozenset(o.name for o in found if o is not None)
+
+
 def scene_questions(
     view: SceneView,
     reasoner: GeometricReasoner | None = None,
     types: Collection[QueryType] | None = None,
     frames: Collection[Frame] | None = None,
+    references: Collection[str] | None = None,
+    movable_supports: bool = False,
 ) -> list[QAItem]:
     """All configuration, compatibility and context questions of a scene, answered.
 
-    `types` / `frames`: only these (default all); the others are never computed.
+    `types` / `frames`: only these (default all); the others are never computed. `references`: only
+    questions about these reference objects (B), in the same order (a scene's questions split by
+    reference for parallel work). `movable_supports`: also ask whether a support fits somewhere.
     """
     reasoner = reasoner or GeometricReasoner(view.config)
     wanted = set(QueryType) if types is None else {QueryType(t) for t in types}
     chosen = set(FRAMES) if frames is None else {Frame(f) for f in frames}
     objects = unique_objects(view)
+    asked = None if references is None else set(references)
+    fixed = frozenset() if movable_supports else supports(view)
     items: list[QAItem] = []
     config_frames = tuple(f for f in FRAMES if f in chosen)
     # Compatibility and context keep their own frame order (object, ego, world), as before.
     other_frames = tuple(f for f in (Frame.OBJECT, Frame.EGO, Frame.WORLD) if f in chosen)
     for a, b in permutations(objects, 2):
+        if asked is not None and b.name not in asked:
+            continue
         if QueryType.CONFIGURATION in wanted:
             items += _configuration(view, reasoner, a, b, config_frames)
-        if QueryType.COMPATIBILITY in wanted:
+        if QueryType.COMPATIBILITY in wanted and a.name not in fixed:
             items += _compatibility(view, reasoner, a, b, other_frames)
     if QueryType.CONTEXT in wanted:
         for b in objects:
-            items += _context(view, reasoner, b, other_frames)
+            if asked is None or b.name in asked:
+                items += _context(view, reasoner, b, other_frames)
     return items

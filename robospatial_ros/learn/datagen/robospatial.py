@@ -17,8 +17,9 @@ polygon (the RoboSpatial-Home answer format).
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,27 @@ from robospatial_ros.core.errors import ConfigError, RoboSpatialError, SceneErro
 from robospatial_ros.core.images import read_rgb
 from robospatial_ros.core.language.questions import Query, parse_question
 from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
-from robospatial_ros.core.scene import Scene, SceneObject, read_scene_json, scene_from_dict, scene_to_dict
+from robospatial_ros.core.scene import (
+    Scene,
+    SceneObject,
+    category_of,
+    read_scene_json,
+    scene_from_dict,
+    scene_to_dict,
+)
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.context import candidates, frame_exclude, occluders, point_sides
 from robospatial_ros.core.spatial.frames import uses_base_axes
 from robospatial_ros.core.spatial.types import CONTEXT_FRAME_PHRASES, FRAME_PHRASES, Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
-from robospatial_ros.learn.datagen.episodes import check_count, check_sim_layout, progress_bar, sim_shots
-from robospatial_ros.learn.datagen.qa import scene_questions
+from robospatial_ros.learn.datagen.episodes import (
+    check_count,
+    check_sim_layout,
+    episode_object_count,
+    progress_bar,
+    sim_shots,
+)
+from robospatial_ros.learn.datagen.qa import scene_questions, unique_objects
 from robospatial_ros.learn.datagen.records import Sample
 from robospatial_ros.learn.eval.scoring import point_in_polygon
 from robospatial_ros.sim.objects import DEFAULT_OBJECTS
@@ -71,6 +85,12 @@ class RoboSpatialGenConfig:
     paraphrases: bool = False  # reword questions with seeded alternative templates (all parse back)
     max_items_per_scene: int = 0  # 0 = every question; else a seeded uniform subset of this size
     regions: bool = True  # context items: ground-truth region polygon and mask
+    # Compatibility questions placing a support (the table others stand on) too, as the reference
+    # generator does; off: supports are not movable targets (they skewed the answers towards No).
+    movable_supports: bool = False
+    # Parallel work (`robospatial datagen --workers`): shards of about this many items; a scene with
+    # more is split by reference object. Output does not depend on the number of workers.
+    shard_items: int = 500
     # Simulator episodes (TabletopSim): objects drawn from `sim_objects`, a count in [min, max].
     sim_objects: tuple[str, ...] = DEFAULT_OBJECTS
     min_objects: int = 3
@@ -92,6 +112,8 @@ class RoboSpatialGenConfig:
         check_sim_layout(self)
         if self.max_items_per_scene < 0 or self.seed < 0:
             raise ConfigError("max_items_per_scene and seed must be >= 0")
+        if self.shard_items < 1:
+            raise ConfigError(f"shard_items must be >= 1, got {self.shard_items}")
         for source in ("sim", "scene"):
             self.spatial_config(source)  # bad spatial keys fail now, with the key named
 
@@ -108,29 +130,68 @@ class RoboSpatialGenConfig:
 # --- sources -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SceneSource:
+    """One scene with what its samples carry: the scene, its file form, image, depth and metadata."""
+
+    scene: Scene
+    scene_dict: dict[str, Any]  # the RoboSpatial annotation shape, as stored in every sample
+    image: np.ndarray  # (H, W, 3) uint8 RGB: what the camera sees
+    depth: np.ndarray | None  # (H, W) float32 metres (0 / NaN unknown), or None
+    meta: dict[str, Any]  # source and scene_id
+    rng_key: str  # seeds the scene's subset and each item's wording
+
+
 def scene_file_samples(
-    scene_path: str | Path, image_path: str | Path | None = None, config: RoboSpatialGenConfig | None = None
+    scene_path: str | Path,
+    image_path: str | Path | None = None,
+    config: RoboSpatialGenConfig | None = None,
+    part: int = 0,
+    parts: int = 1,
 ) -> Iterator[Sample]:
-    """Every question of one scene file, answered, with its image.
+    """Every question of one scene file, answered, with its image (and depth, when there is one).
 
     The image: `image_path`, else the scene JSON's "image" key (relative to the JSON), else a
-    .png/.jpg with the JSON's stem next to it. Raises SceneError / RoboSpatialGenError on bad
-    input, before the first item.
+    .png/.jpg with the JSON's stem next to it. The depth: the JSON's "depth" key, else the image's
+    <stem>_depth.png (16-bit millimetres) or <stem>.npy (metres). `part` of `parts`: only the questions
+    about every `parts`-th reference object from the `part`-th (see `plan_units`). Raises SceneError /
+    RoboSpatialGenError on bad input, before the first item.
     """
     config = config or RoboSpatialGenConfig()
-    scene_path = Path(scene_path)
+    source = load_scene_source(Path(scene_path), image_path, config)
+    return _scene_samples(source, config, config.spatial_config("scene"), part, parts)
+
+
+def load_scene_source(scene_path: Path, image_path: str | Path | None, config: RoboSpatialGenConfig) -> SceneSource:
+    """A scene file, its image and depth, checked against each other."""
     data = _read_scene_json(scene_path)
     scene = scene_from_dict(data)
-    image = read_rgb(find_image(scene_path, data, image_path), RoboSpatialGenError)
+    image_file = find_image(scene_path, data, image_path)
+    image = read_rgb(image_file, RoboSpatialGenError)
     cam = scene.camera
     if image.shape[:2] != (cam.height, cam.width):
         raise RoboSpatialGenError(
             f"{scene_path}: image is {image.shape[1]}x{image.shape[0]} but the scene's image_size is "
             f"{cam.width}x{cam.height}"
         )
+    depth = _scene_depth(scene_path, data, image_file, image.shape[:2])
     meta = {"source": {"scene_file": str(scene_path)}, "scene_id": scene_path.stem}
-    rng = random.Random(f"{config.seed}:{scene_path.name}")  # str seeds hash deterministically
-    return _scene_samples(scene, _scene_shape(data), image, config, config.spatial_config("scene"), rng, meta)
+    return SceneSource(scene, _scene_shape(data), image, depth, meta, f"{config.seed}:{scene_path.name}")
+
+
+def _scene_depth(
+    scene_path: Path, data: Mapping[str, Any], image_file: Path, shape: tuple[int, int]
+) -> np.ndarray | None:
+    """(H, W) float32 metres: the "depth" key's file, else the image's paired depth file; None without one."""
+    from robospatial_ros.learn.datagen.ssrl import depth_path_for, read_depth
+
+    if isinstance(data.get("depth"), str):
+        path: Path | None = scene_path.parent / data["depth"]
+        if not path.is_file():
+            raise RoboSpatialGenError(f"{scene_path}: depth file not found: {path}")
+    else:
+        path = depth_path_for(image_file)
+    return None if path is None else read_depth(path, shape, RoboSpatialGenError)
 
 
 def scene_files_samples(
@@ -152,26 +213,81 @@ def _chain_scene_files(paths: list[Path], config: RoboSpatialGenConfig) -> Itera
         yield from scene_file_samples(path, None, config)
 
 
-def sim_samples(config: RoboSpatialGenConfig, episodes: int, seed: int) -> Iterator[Sample]:
-    """Every question of `episodes` seeded tabletop layouts, answered from the simulator's ground truth.
+def sim_samples(config: RoboSpatialGenConfig, episodes: int, seed: int, first: int = 0) -> Iterator[Sample]:
+    """Every question of `episodes` seeded tabletop layouts (episodes `first`, `first` + 1, ...),
+    answered from the simulator's ground truth.
 
-    Deterministic for (config, seed); episode i is the same whatever `episodes` is.
+    Deterministic for (config, seed); episode i is the same whatever `episodes` and `first` are.
     """
     if not isinstance(config, RoboSpatialGenConfig):
         raise ConfigError(f"sim_samples needs a RoboSpatialGenConfig, got {type(config).__name__}")
-    return _sim_episodes(config, check_count("episodes", episodes), check_count("seed", seed))
+    counts = check_count("episodes", episodes), check_count("seed", seed), check_count("first", first)
+    return _sim_episodes(config, *counts)
 
 
-def _sim_episodes(config: RoboSpatialGenConfig, episodes: int, seed: int) -> Iterator[Sample]:
+def _sim_episodes(config: RoboSpatialGenConfig, episodes: int, seed: int, first: int) -> Iterator[Sample]:
     if episodes == 0:
         return
     spatial = config.spatial_config("sim")
-    for i, ep_seed, shot in sim_shots(config, episodes, seed, 2, "robospatial sim"):
+    for i, ep_seed, shot in sim_shots(config, episodes, seed, SIM_SALT, "robospatial sim", first):
         # The answers come from the scene as stored: reloading the metadata gives the same one.
         data = scene_to_dict(shot.scene)
         meta = {"source": {"sim_seed": ep_seed, "episode": i, "seed": seed}, "scene_id": f"sim-{seed}-{i:06d}"}
-        rng = random.Random(f"{seed}:{i}")
-        yield from _scene_samples(scene_from_dict(data), data, shot.frame.color, config, spatial, rng, meta)
+        source = SceneSource(scene_from_dict(data), data, shot.frame.color, shot.frame.depth, meta, f"{seed}:{i}")
+        yield from _scene_samples(source, config, spatial)
+
+
+SIM_SALT = 2  # this generator's own draws in the shared simulator episodes (changing it changes its data)
+
+
+# --- work units (parallel generation, see shards.py) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One piece of a run: part `part` of `parts` of a scene file, or one simulator episode."""
+
+    scene_file: str = ""  # a scene file, or "" for simulator episode `episode`
+    episode: int = 0
+    part: int = 0
+    parts: int = 1
+    estimate: int = 0  # at most this many items: packs units into shards
+
+
+def question_bound(objects: int) -> int:
+    """At most how many items a scene of `objects` objects of distinct categories gives: per ordered pair
+    two per axis and frame (18) and 13 compatibility questions, per object 12 context ones."""
+    return objects * (objects - 1) * (18 + 13) + 12 * objects
+
+
+def plan_units(
+    config: RoboSpatialGenConfig, scene_paths: list[Path] | None, episodes: int, seed: int
+) -> list[WorkUnit]:
+    """The run's work units in output order: each scene file (split into parts by reference object
+    when it may hold more than `shard_items` items, unless a seeded subset is asked), or each episode.
+    They depend on the inputs and the config only, never on how many workers run them."""
+    if scene_paths is None:
+        return [
+            WorkUnit(episode=i, estimate=question_bound(episode_object_count(config, seed, i, SIM_SALT) + 1))
+            for i in range(episodes)
+        ]
+    units = []
+    for path in scene_paths:
+        data = _read_scene_json(path)
+        names = [str(o.get("Name", "")) for o in data.get("objects", []) if isinstance(o, Mapping)]
+        counts = Counter(category_of(n) for n in names if n.strip())
+        unique = sum(1 for c in counts.values() if c == 1)
+        bound = question_bound(unique)
+        parts = 1 if config.max_items_per_scene else max(1, min(unique, -(-bound // config.shard_items)))
+        units += [WorkUnit(str(path), 0, k, parts, -(-bound // parts)) for k in range(parts)]
+    return units
+
+
+def unit_samples(unit: WorkUnit, config: RoboSpatialGenConfig, seed: int) -> Iterator[Sample]:
+    """The samples of one work unit (`plan_units`)."""
+    if unit.scene_file:
+        return scene_file_samples(unit.scene_file, None, config, unit.part, unit.parts)
+    return sim_samples(config, 1, seed, unit.episode)
 
 
 # --- scene files and images ----------------------------------------------------------------------
@@ -210,25 +326,26 @@ def find_image(scene_path: Path, data: Mapping[str, Any], image_path: str | Path
 
 
 def _scene_samples(
-    scene: Scene,
-    scene_dict: dict[str, Any],
-    image: np.ndarray,
-    config: RoboSpatialGenConfig,
-    spatial: SpatialConfig,
-    rng: random.Random,
-    meta: dict[str, Any],
+    source: SceneSource, config: RoboSpatialGenConfig, spatial: SpatialConfig, part: int = 0, parts: int = 1
 ) -> Iterator[Sample]:
-    """The samples of one scene; `image` (H, W, 3) uint8 RGB is what its camera sees."""
+    """The samples of one scene (about its `part`-th of `parts` reference objects)."""
+    scene = source.scene
     view = SceneView(scene, spatial)
-    items = scene_questions(view, types=config.types, frames=config.frames)
+    references = None
+    if parts > 1:
+        references = [o.name for i, o in enumerate(unique_objects(view)) if i % parts == part]
+    items = scene_questions(
+        view, types=config.types, frames=config.frames, references=references, movable_supports=config.movable_supports
+    )
     if 0 < config.max_items_per_scene < len(items):
-        items = [items[i] for i in sorted(rng.sample(range(len(items)), config.max_items_per_scene))]
-    wording = Paraphraser(scene, spatial, rng) if config.paraphrases else None
+        subset = random.Random(f"{source.rng_key}:subset")
+        items = [items[i] for i in sorted(subset.sample(range(len(items)), config.max_items_per_scene))]
+    wording = Paraphraser(scene, spatial) if config.paraphrases else None
     regions = RegionMaker(view)
     cam = scene.camera
     shared = {
-        **meta,
-        "scene": scene_dict,
+        **source.meta,
+        "scene": source.scene_dict,
         "camera": {
             "intrinsic": cam.K.tolist(),
             "extrinsic": cam.camera_to_world.tolist(),
@@ -241,7 +358,9 @@ def _scene_samples(
         answer = item.answer
         q = answer.query
         template = item.question.removeprefix("<image>")
-        question = wording.reword(q, template) if wording is not None else template
+        question = template
+        if wording is not None:  # seeded by the item itself: the same whatever items come before it
+            question = wording.reword(q, template, random.Random(f"{source.rng_key}:{template}"))
         metadata = {
             **shared,
             "query": {
@@ -260,7 +379,8 @@ def _scene_samples(
                 mask, polygon = regions.region(scene.get(q.reference), q.frame, q.relation, answer.points_2d)
                 metadata["region_polygon"] = polygon
                 metadata["region_mask"] = mask_to_rle(mask)
-        yield Sample(KIND, q.type.value, question, answer.text, [image], q.frame.value, [], metadata)
+        image, depth = source.image, source.depth
+        yield Sample(KIND, q.type.value, question, answer.text, [image], q.frame.value, [], metadata, depth)
 
 
 # --- paraphrases ---------------------------------------------------------------------------------
@@ -307,9 +427,9 @@ _PATTERNS = {
 class Paraphraser:
     """Seeded alternative wordings of a query; each is parsed back and kept only if it means the same."""
 
-    def __init__(self, scene: Scene, spatial: SpatialConfig, rng: random.Random):
+    def __init__(self, scene: Scene, spatial: SpatialConfig):
         self.names = scene.names
-        self.rng = rng
+        self.rng = random.Random(0)  # replaced per item by `reword`
         self.world = ["from the world's perspective", "in the world frame"]
         if uses_base_axes(Frame.WORLD, spatial):  # the world frame is the robot base's: say so, sometimes
             self.world += ["from the robot's perspective", "from the robot base's perspective"]
@@ -328,9 +448,10 @@ class Paraphraser:
             options = [generic, f"from the {reference}'s perspective", f"from the {reference}'s point of view"]
         return self.rng.choice(options)
 
-    def reword(self, query: Query, template: str) -> str:
-        """A random wording of `query` (the template among the choices); the template if a rewording
-        would not parse back to the same query."""
+    def reword(self, query: Query, template: str, rng: random.Random) -> str:
+        """A random wording of `query` drawn with `rng` (the template among the choices); the template if
+        a rewording would not parse back to the same query."""
+        self.rng = rng
         kind = query.type
         pattern = self.rng.choice((*_PATTERNS[kind], None))  # None: keep the template
         if pattern is None:
@@ -426,12 +547,7 @@ class RegionMaker:
         hi = np.clip(np.ceil(uv.max(axis=0)), 0, [cam.width - 1, cam.height - 1]).astype(int)
         us, vs = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1))  # (h, w) each
         pix = np.column_stack([us.ravel(), vs.ravel()]).astype(float)  # (h*w, 2) pixel centres
-        origin, rays = cam.pixel_rays(pix)  # world frame
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (z0 - origin[2]) / rays[:, 2]  # metres along each ray to the support plane
-        hits = np.isfinite(t) & (t > 0)
-        xyz = origin + np.where(hits, t, 0.0)[:, None] * rays  # (h*w, 3) world, on the plane where hit
-        xyz[:, 2] = z0
+        xyz, plane_depth, hits = _plane_points(cam, lo, hi, z0)
         cell = grid.index_of(xyz[:, :2])
         ny, nx = grid.shape
         inside = hits & (cell[:, 0] >= 0) & (cell[:, 0] < ny) & (cell[:, 1] >= 0) & (cell[:, 1] < nx)
@@ -444,9 +560,32 @@ class RegionMaker:
         for obj in occluders(view, ref):
             silhouette = view.view(obj).silhouette - lo  # (K, 2) pixels in the window
             cv2.fillPoly(occluded, [np.round(silhouette * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-        plane_depth = cam.to_camera(xyz)[:, 2]
         box = (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
         return _RefPixels(box, index.reshape(us.shape), occluded > 0, xyz, pix, plane_depth)
+
+
+def _plane_points(cam: Any, lo: np.ndarray, hi: np.ndarray, z0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the pixels of the window [lo, hi] (inclusive (2,) pixel corners) see the plane z = z0.
+
+    Returns ((h*w, 3) world points, metres, z = z0; (h*w,) their optical depth, metres; (h*w,) bool
+    hit: the ray meets the plane in front of the camera), rows of the window in row-major order. The
+    ray of pixel (u, v) is R @ ((u - cx) / fx, (v - cy) / fy, 1) from the camera centre, so the
+    plane point is at t times it with t = (z0 - cz) / ray_z, and t is also its optical depth.
+    """
+    K, R, c = cam.K, cam.camera_to_world[:3, :3], cam.position
+    x = (np.arange(lo[0], hi[0] + 1) - K[0, 2]) / K[0, 0]  # (w,) normalized image x
+    y = (np.arange(lo[1], hi[1] + 1) - K[1, 2]) / K[1, 1]  # (h,)
+    rays = R[:, 0][:, None, None] * x[None, None, :] + R[:, 1][:, None, None] * y[None, :, None]
+    rays = rays + R[:, 2][:, None, None]  # (3, h, w) world directions, optical z = 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (z0 - c[2]) / rays[2]  # (h, w) optical depth of the plane point
+    hits = np.isfinite(t) & (t > 0)
+    t = np.where(hits, t, 0.0)
+    xyz = np.empty((t.size, 3))
+    xyz[:, 0] = (c[0] + t * rays[0]).ravel()
+    xyz[:, 1] = (c[1] + t * rays[1]).ravel()
+    xyz[:, 2] = z0
+    return xyz, t.ravel(), hits.ravel()
 
 
 def _pixel_index(points_norm: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -497,3 +636,42 @@ def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
         raise RoboSpatialGenError(f"mask run lengths sum to {int(counts.sum())}, not {h}x{w}")
     values = np.arange(len(counts)) % 2 == 1
     return np.repeat(values, counts).reshape(h, w)
+
+
+# --- parallel runs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoboSpatialJob:
+    """A run for `shards.run_sharded`: scene files, or `episodes` simulator episodes of `seed`."""
+
+    config: RoboSpatialGenConfig
+    seed: int
+    scene_paths: tuple[str, ...] = ()
+    episodes: int = 0
+
+    @property
+    def shard_items(self) -> int:
+        return self.config.shard_items
+
+    def units(self) -> list[WorkUnit]:
+        paths = [Path(p) for p in self.scene_paths] if self.scene_paths else None
+        return plan_units(self.config, paths, self.episodes, self.seed)
+
+    def samples(self, units: Iterable[WorkUnit]) -> Iterator[Sample]:
+        config = replace(self.config, progress=False)  # the runner shows progress per shard
+        for unit in units:
+            yield from unit_samples(unit, config, self.seed)
+
+    def fingerprint(self) -> dict[str, Any]:
+        config = {k: v for k, v in to_mapping(self.config).items() if k != "progress"}
+        sources: Any = self.episodes
+        if self.scene_paths:
+            sources = [[p, *_file_stamp(Path(p))] for p in self.scene_paths]
+        return {"generator": KIND, "seed": self.seed, "config": config, "sources": sources}
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """(size, modification time in ns) of a file: a scene edited since a failed run is not resumed."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns

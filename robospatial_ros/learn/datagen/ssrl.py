@@ -104,27 +104,25 @@ def ssrl_samples(
 # --- frame sources -------------------------------------------------------------------------------
 
 
-def _read_depth(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 metres from a 16-bit millimetre PNG or a float-metre .npy file."""
+def read_depth(path: Path, shape: tuple[int, int], error: type[RoboSpatialError] = SSRLError) -> np.ndarray:
+    """(H, W) float32 metres from a 16-bit millimetre PNG or a float-metre .npy file; `error` when unreadable."""
     if path.suffix == ".npy":
         try:
             depth = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise SSRLError(f"cannot read depth {path}: {exc}") from None
+            raise error(f"cannot read depth {path}: {exc}") from None
         if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-            raise SSRLError(f"depth {path} must be a 2D array of metres, got {depth.shape} {depth.dtype}")
+            raise error(f"depth {path} must be a 2D array of metres, got {depth.shape} {depth.dtype}")
         depth = depth.astype(np.float32)
     else:
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if raw is None:
-            raise SSRLError(f"cannot read depth image {path}")
+            raise error(f"cannot read depth image {path}")
         if raw.ndim != 2 or raw.dtype != np.uint16:
-            raise SSRLError(
-                f"depth image {path} must be 16-bit single-channel millimetres, got {raw.shape} {raw.dtype}"
-            )
+            raise error(f"depth image {path} must be 16-bit single-channel millimetres, got {raw.shape} {raw.dtype}")
         depth = raw.astype(np.float32) * np.float32(0.001)
     if depth.shape != shape:
-        raise SSRLError(f"depth {path} is {depth.shape[1]}x{depth.shape[0]}, its image {shape[1]}x{shape[0]}")
+        raise error(f"depth {path} is {depth.shape[1]}x{depth.shape[0]}, its image {shape[1]}x{shape[0]}")
     return depth
 
 
@@ -163,7 +161,7 @@ def _folder_frames(images: list[Path]) -> Iterator[Frame]:
     for path in images:
         rgb = read_rgb(path, SSRLError)
         depth_path = depth_path_for(path)
-        yield rgb, None if depth_path is None else _read_depth(depth_path, rgb.shape[:2])
+        yield rgb, None if depth_path is None else read_depth(depth_path, rgb.shape[:2])
 
 
 def sim_intrinsics() -> tuple[float, float, float, float]:

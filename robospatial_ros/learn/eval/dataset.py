@@ -123,6 +123,11 @@ def _item(data_dir: Path, index: int, record: Any, require_images: bool) -> Eval
     )
 
 
+def dataset_records(data_dir: str | Path) -> list[dict[str, Any]]:
+    """Every record of DIR/annotations.json that is a JSON object, unvalidated (e.g. to match predictions)."""
+    return [r for r in _read_annotations(Path(data_dir)) if isinstance(r, dict)]
+
+
 def load_eval_items(
     data_dir: str | Path,
     limit: int | None = None,

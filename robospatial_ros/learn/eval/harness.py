@@ -8,13 +8,16 @@ Two ways in, one report out:
 
 Scoring is the official RoboSpatial-Home one (`scoring.py`); context items that carry a free-space
 mask also get the Where2Place fraction of all their parsed points (normalized convention).
+
+`evaluate_parallel` asks in several worker processes, each building its own answerer; the report is
+the same as one process's (items are scored in dataset order).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +31,7 @@ from robospatial_ros.core.reasoning.vlm.base import TextAnswerer, VisualQuestion
 from robospatial_ros.learn.eval.dataset import (
     EvalDataError,
     EvalItem,
+    dataset_records,
     load_eval_items,
     load_visual_question,
     read_mask,
@@ -66,6 +70,7 @@ class EvalConfig:
     # Score extract_answer(text) (the last <answer>...</answer>, fences removed) instead of the raw
     # text: for reasoning models. Off = the official rule, which scores the raw text.
     extract_answers: bool = False
+    workers: int = 1  # processes asking at once (`evaluate_parallel`), each with its own answerer
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -73,6 +78,8 @@ class EvalConfig:
             raise ConfigError(f"limit must be a positive integer or None, got {self.limit!r}")
         if not _positive_int(self.batch_size):
             raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not _positive_int(self.workers):
+            raise ConfigError(f"workers must be a positive integer, got {self.workers!r}")
         if self.categories is not None:
             if isinstance(self.categories, str) or not all(isinstance(c, str) and c for c in self.categories):
                 raise ConfigError(f"categories must be a list of non-empty names, got {self.categories!r}")
@@ -124,11 +131,20 @@ class CategoryStats:
 
 @dataclass
 class EvalReport:
-    """Scores over the evaluated items; `unmatched` counts ground-truth items with no prediction."""
+    """Scores over the evaluated items; `unmatched` counts ground-truth items with no prediction,
+    `unused_predictions` predictions that name no item of the dataset, `malformed_lines` prediction
+    lines without a question or img (by line number)."""
 
     source: str  # the backend name or the predictions file
     results: list[ItemResult] = field(default_factory=list)
     unmatched: int = 0
+    unused_predictions: list[tuple[str, str]] = field(default_factory=list)  # (question, img)
+    malformed_lines: list[int] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """Every prediction line was well formed and named an item (the CLI exits 1 otherwise)."""
+        return not self.unused_predictions and not self.malformed_lines
 
     @property
     def num_total(self) -> int:
@@ -171,6 +187,8 @@ class EvalReport:
             "num_total": self.num_total,
             "illformed_responses": self.illformed_responses,
             "unmatched_entries": self.unmatched,
+            "unused_predictions": [{"question": q, "img": i} for q, i in self.unused_predictions],
+            "malformed_lines": list(self.malformed_lines),
             "category_stats": {
                 name: {"num_correct": s.correct, "num_total": s.total, "accuracy": s.accuracy_pct}
                 for name, s in self.per_category.items()
@@ -196,6 +214,17 @@ class EvalReport:
             lines.append(
                 f"unmatched: {self.unmatched} ground-truth items had no prediction "
                 "(matched on the exact 'question' and 'img' strings of annotations.json)"
+            )
+        if self.unused_predictions:
+            question, img = self.unused_predictions[0]
+            lines.append(
+                f"unused: {len(self.unused_predictions)} predictions name no item of the dataset "
+                f"(first: img {img!r}, question {question[:60]!r})"
+            )
+        if self.malformed_lines:
+            shown = ", ".join(map(str, self.malformed_lines[:10])) + (", ..." if len(self.malformed_lines) > 10 else "")
+            lines.append(
+                f"malformed: {len(self.malformed_lines)} prediction lines lack a question or img (lines {shown})"
             )
         return "\n".join(lines)
 
@@ -274,6 +303,50 @@ def evaluate(
     return report
 
 
+AnswererFactory = Callable[[], TextAnswerer]  # picklable (e.g. functools.partial): builds one in each worker
+_worker_answerer: TextAnswerer | None = None  # the answerer of this worker process
+
+
+def _start_worker(factory: AnswererFactory) -> None:
+    global _worker_answerer
+    _worker_answerer = factory()
+
+
+def _answer_batch(batch: list[EvalItem]) -> list[str]:
+    """In a worker: one batch's texts from this process's answerer."""
+    assert _worker_answerer is not None, "worker started without an answerer"
+    name = str(getattr(_worker_answerer, "name", type(_worker_answerer).__name__))
+    texts = _worker_answerer.answer_texts([load_visual_question(item) for item in batch])
+    return _checked_texts(texts, len(batch), name)
+
+
+def evaluate_parallel(
+    factory: AnswererFactory, name: str, config: EvalConfig, progress: bool = True, items: list[EvalItem] | None = None
+) -> EvalReport:
+    """`evaluate` in `config.workers` processes, each answering with its own `factory()`; batches go out in
+    dataset order and are scored in it, so the report matches one process's."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    if items is None:
+        items = load_eval_items(config.data_dir, config.limit, config.categories)
+    report = EvalReport(source=name)
+    batches = list(_batches(items, config.batch_size))
+    context = multiprocessing.get_context("spawn")  # clean workers: no inherited threads, models or contexts
+    with (
+        ProcessPoolExecutor(config.workers, mp_context=context, initializer=_start_worker, initargs=(factory,)) as pool,
+        tqdm(total=len(items), desc=f"eval {name}", unit="item", disable=not progress) as bar,
+    ):
+        for batch, texts in zip(batches, pool.map(_answer_batch, [list(b) for b in batches])):
+            report.results.extend(score_answer(item, text, config) for item, text in zip(batch, texts))
+            bar.update(len(batch))
+    if config.output_json is not None:
+        write_report(report, config.output_json)
+    return report
+
+
 def _prediction_text(entry: dict[str, Any], where: str) -> str:
     """The model text: "answer" (the official key), else "response"; missing means empty."""
     value = entry.get("answer")
@@ -286,31 +359,51 @@ def _prediction_text(entry: dict[str, Any], where: str) -> str:
     return value
 
 
-def read_predictions(path: Path) -> dict[tuple[str, str], str]:
-    """{(question, img): model text} from a JSONL file; a later line wins, lines lacking either key are
-    ignored (as the official scorer does)."""
-    predictions: dict[tuple[str, str], str] = {}
+@dataclass
+class Predictions:
+    """A predictions file: model text by (question, img), and the line numbers lacking either key."""
+
+    texts: dict[tuple[str, str], str]
+    malformed_lines: list[int]
+
+
+def read_predictions(path: Path) -> Predictions:
+    """{(question, img): model text} from a JSONL file (a later line wins), and the lines lacking either
+    key (the official scorer skips them silently; we report them)."""
+    texts: dict[tuple[str, str], str] = {}
+    malformed: list[int] = []
     for where, entry in read_jsonl(path, EvalDataError, "predictions file"):
         if not isinstance(entry, dict):
             raise EvalDataError(f"{where} must be a JSON object, got {type(entry).__name__}")
         question, img = entry.get("question"), entry.get("img")
         if isinstance(question, str) and question and isinstance(img, str) and img:
-            predictions[(question, img)] = _prediction_text(entry, where)
-    return predictions
+            texts[(question, img)] = _prediction_text(entry, where)
+        else:
+            malformed.append(_line_number(where))
+    return Predictions(texts, malformed)
+
+
+def _line_number(where: str) -> int:
+    """N of read_jsonl's "PATH line N"."""
+    tail = where.rsplit(" line ", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
 
 
 def score_predictions(predictions_jsonl: Path, config: EvalConfig) -> EvalReport:
     """Score pre-generated answers (JSONL of {"question", "img", "answer" | "response"}) against
-    DIR/annotations.json; ground-truth items without a prediction are counted as unmatched."""
+    DIR/annotations.json; ground-truth items without a prediction are counted as unmatched, predictions
+    naming no item of the dataset as unused, and lines lacking a question or img as malformed."""
     predictions = read_predictions(predictions_jsonl)
     items = load_eval_items(config.data_dir, config.limit, config.categories, require_images=False)
-    report = EvalReport(source=str(predictions_jsonl))
+    report = EvalReport(source=str(predictions_jsonl), malformed_lines=predictions.malformed_lines)
     for item in items:
-        text = predictions.get((item.question, item.img))
+        text = predictions.texts.get((item.question, item.img))
         if text is None:
             report.unmatched += 1
             continue
         report.results.append(score_answer(item, text, config))
+    known = {(r.get("question"), r.get("img")) for r in dataset_records(config.data_dir)}
+    report.unused_predictions = [key for key in predictions.texts if key not in known]
     if config.output_json is not None:
         write_report(report, config.output_json)
     return report

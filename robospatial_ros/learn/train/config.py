@@ -9,6 +9,7 @@ traced back to the exact settings that made it.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,19 @@ REWARD_NAMES = ("accuracy", "yes_no", "point_in_region", "choice", "format")
 POINT_CONVENTIONS = ("normalized", "qwen1000")
 # The language model's attention and MLP projections (Qwen2/2.5, Llama, Mistral naming).
 LM_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Training loggers (transformers' report_to names) and the packages each needs.
+LOGGER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
+    "comet_ml": ("comet_ml",),
+    "clearml": ("clearml",),
+    "neptune": ("neptune",),
+    "dvclive": ("dvclive",),
+    "trackio": ("trackio",),
+}
+# grpo.spatial_config names the package's own settings by these words (no path needed).
+SPATIAL_PRESETS = ("tabletop", "reference")
 # SpatialLadder-style reasoning format asked for in GRPO prompts (scored by `format_reward`).
 DEFAULT_FORMAT_SUFFIX = (
     " Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags."
@@ -95,8 +109,9 @@ class GRPOSettings:
     reward_weights: tuple[float, ...] = (1.0, 1.0)
     prompt_suffix: str = DEFAULT_FORMAT_SUFFIX  # appended to every question (training and in-training eval)
     point_convention: str = "normalized"  # how the model writes context points
-    # SpatialConfig YAML for the point-in-region check of samples whose metadata carries no
-    # "spatial_config" ("" = core defaults); robospatial datagen writes one, and it wins.
+    # SpatialConfig for the point-in-region check of samples whose metadata carries no "spatial_config"
+    # (robospatial datagen writes one, and it wins): a YAML file (relative paths in a config file are
+    # relative to that file), "tabletop" (the package's tabletop settings), "reference" or "" (the core defaults).
     spatial_config: str = ""
     log_completions: bool = False
 
@@ -223,13 +238,41 @@ class TrainConfig:
             raise ConfigError(f"data_ratios must be positive, got {list(self.data_ratios)}")
         if self.eval_every_steps and not self.eval_data:
             raise ConfigError("eval_every_steps needs eval_data (a directory with annotations.json)")
+        check_loggers(self.report_to)
+
+
+def check_loggers(report_to: tuple[str, ...]) -> None:
+    """ConfigError naming the package to install when a `report_to` logger's package is absent."""
+    for name in report_to:
+        if name in ("none", "all"):
+            continue
+        packages = LOGGER_PACKAGES.get(name)
+        if packages is None:
+            raise ConfigError(f"report_to: unknown logger {name!r}; known: {', '.join(LOGGER_PACKAGES)}")
+        if not any(importlib.util.find_spec(p) is not None for p in packages):
+            raise ConfigError(f"report_to: {name} needs the {packages[0]} package (pip install {packages[0]})")
 
 
 def load_train_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Defaults < the YAML file at `path` < overrides (dotted keys reach nested settings)."""
-    from robospatial_ros.core.configio import load_config
+    """Defaults < the YAML file at `path` < overrides (dotted keys reach nested settings).
 
-    return load_config(TrainConfig, path, overrides)
+    A relative grpo.spatial_config written in the file is relative to the file (so a shipped config
+    works from any directory); one given as an override is relative to the working directory."""
+    from robospatial_ros.core.configio import from_mapping
+
+    values = read_yaml_mapping(path) if path is not None else {}
+    grpo = values.get("grpo")
+    if path is not None and isinstance(grpo, Mapping) and isinstance(grpo.get("spatial_config"), str):
+        values["grpo"] = {**grpo, "spatial_config": _relative_to(Path(path), grpo["spatial_config"])}
+    values.update(overrides or {})
+    return from_mapping(TrainConfig, values, source=str(path) if path is not None else "overrides")
+
+
+def _relative_to(config_file: Path, value: str) -> str:
+    """`value` as a path relative to the config file's directory (presets, "" and absolute paths as they are)."""
+    if not value or value in SPATIAL_PRESETS or Path(value).expanduser().is_absolute():
+        return value
+    return str((config_file.resolve().parent / value).resolve())
 
 
 def config_yaml(config: Any) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.learn.train.config import (
     CurriculumConfig,
     CurriculumStage,
@@ -157,10 +158,41 @@ def write_deliverable(curriculum: CurriculumConfig, final: StageOutcome) -> Path
 
 
 def run_curriculum_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> list[StageOutcome]:
-    """Load a curriculum YAML (curriculum keys from `overrides`, the rest to every stage) and run it."""
+    """Load a curriculum YAML (curriculum keys from `overrides`, the rest to every stage), check every
+    stage, then run it."""
     mine, rest = split_curriculum_overrides(dict(overrides or {}))
     curriculum = load_curriculum(path, mine)
-    for stage in curriculum.stages:
-        if not curriculum.stage_config_path(stage).is_file():
-            raise TrainError(f"stage {stage.name}: config file not found: {curriculum.stage_config_path(stage)}")
+    check_stages(curriculum, rest)
     return run_curriculum(curriculum, rest)
+
+
+def check_stages(curriculum: CurriculumConfig, stage_overrides: Mapping[str, Any]) -> None:
+    """Fail before the first stage trains on what a later one would fail on: a missing stage file, an
+    invalid stage config (loggers included), missing training or eval data, a GRPO spatial config that
+    does not load. (The models of later stages do not exist yet: they are the earlier stages' output.)"""
+    from robospatial_ros.learn.train.data import check_source
+    from robospatial_ros.learn.train.grpo import spatial_config_for
+
+    for index, stage in enumerate(curriculum.stages):
+        where = f"stage {stage.name}"
+        if not curriculum.stage_config_path(stage).is_file():
+            raise TrainError(f"{where}: config file not found: {curriculum.stage_config_path(stage)}")
+        try:
+            config = stage_config(curriculum, index, curriculum.model_path, stage_overrides)
+            for source in config.data:
+                check_source(source)
+            if config.eval_data and not Path(config.eval_data).is_dir():
+                raise TrainError(f"eval_data directory not found: {config.eval_data}")
+            if stage.kind == "grpo":
+                spatial_config_for(config)
+        except RoboSpatialError as exc:
+            raise type(exc)(f"{where}: {exc}") if _plain(exc) else exc from None
+
+
+def _plain(exc: BaseException) -> bool:
+    """Whether the error's class rebuilds from a message alone (to prefix the stage's name)."""
+    try:
+        type(exc)("x")
+    except TypeError:
+        return False
+    return True

@@ -7,9 +7,11 @@ A manifest line (what `robospatial datagen` writes, OUT/qwen-00000.jsonl, and wh
                   {"role": "assistant", "content": [{"type": "text", "text": answer}]}],
      "kind": "robospatial" | "sat" | "ssrl", "task": str, "frame": str, "choices": [str], "metadata": {...}}
 
-A data source is such a file, or a directory whose qwen-*.jsonl (else *.jsonl) files are read in
-name order. Every problem names the file and line. Images are decoded lazily by the dataset (the
-`Image` feature), so only paths are held in memory.
+A data source is such a file, a directory whose qwen-*.jsonl (else *.jsonl) files are read in
+name order, or the `hf/` dataset `robospatial datagen` writes (its images are read from the files
+beside it, or else written once from its image table into hf/image_files/). Every problem names the
+file and line. Images are decoded lazily by the dataset (the `Image` feature), so only paths are held
+in memory.
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ def message_text(message: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     return "".join(str(part.get("text") or "") for part in content if part.get("type") == "text")
+
+
+def is_hf_dataset(path: Path) -> bool:
+    """A directory `datasets.Dataset.save_to_disk` wrote (robospatial datagen's hf/)."""
+    return path.is_dir() and (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+
+
+def check_source(source: str | Path) -> None:
+    """TrainDataError unless `source` is a JSONL file, a directory of them or an hf/ dataset."""
+    if not is_hf_dataset(Path(source).expanduser()):
+        source_files(source)
 
 
 def source_files(source: str | Path) -> list[Path]:
@@ -124,10 +137,75 @@ def read_manifest(path: str | Path) -> list[Record]:
 
 
 def read_source(source: str | Path) -> list[Record]:
-    records = [r for f in source_files(source) for r in read_manifest(f)]
+    path = Path(source).expanduser()
+    if is_hf_dataset(path):
+        records = read_hf_dataset(path)
+    else:
+        records = [r for f in source_files(source) for r in read_manifest(f)]
     if not records:
         raise TrainDataError(f"data source {source} holds no samples")
     return records
+
+
+def read_hf_dataset(path: Path) -> list[Record]:
+    """The records of a datagen hf/ dataset: rows of question, answer and image keys (paths relative to
+    the datagen output, hf/'s parent). A key with no file there is written once from hf/images/."""
+    try:
+        import datasets
+    except ImportError:
+        raise TrainDataError("an hf/ data source needs the datasets package: pip install datasets") from None
+    rows = datasets.load_from_disk(str(path))
+    images = _HFImages(path)
+    records = []
+    for i, row in enumerate(rows):
+        where = f"{path} row {i}"
+        content = [{"type": "image"} for _ in row["images"]] + [{"type": "text", "text": row["question"]}]
+        entry = {
+            "images": [str(images.file(key, where)) for key in row["images"]],
+            "messages": [
+                {"role": "user", "content": content},
+                {"role": "assistant", "content": [{"type": "text", "text": row["answer"]}]},
+            ],
+            "kind": row.get("kind"),
+            "task": row.get("task"),
+            "choices": row.get("choices") or [],
+            "metadata": json.loads(row.get("metadata") or "{}"),
+        }
+        records.append(_record(entry, path, where))
+    return records
+
+
+class _HFImages:
+    """Image files of an hf/ dataset's keys: the datagen output's own, else extracted from the table."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._rows: dict[str, int] | None = None
+        self._table: Any = None
+
+    def file(self, key: str, where: str) -> Path:
+        beside = self.path.parent / key
+        if beside.is_file():
+            return beside
+        target = self.path / "image_files" / key
+        if not target.is_file():
+            self._extract(key, target, where)
+        return target
+
+    def _extract(self, key: str, target: Path, where: str) -> None:
+        import datasets
+
+        if self._table is None:
+            table_dir = self.path / "images"
+            if not table_dir.is_dir():
+                raise TrainDataError(f"{where}: image {key} is neither beside {self.path} nor in an image table")
+            self._table = datasets.load_from_disk(str(table_dir)).cast_column("image", datasets.Image(decode=False))
+            self._rows = {k: i for i, k in enumerate(self._table["path"])}
+        row = self._rows.get(key) if self._rows is not None else None
+        if row is None:
+            raise TrainDataError(f"{where}: image {key} is not in {self.path / 'images'}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self._table[row]["image"]["bytes"])
 
 
 def mix_sources(sources: Sequence[list[Record]], ratios: Sequence[float], seed: int) -> list[Record]:

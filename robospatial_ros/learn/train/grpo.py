@@ -28,13 +28,16 @@ from robospatial_ros.learn.train.session import (
 
 
 def spatial_config_for(config: TrainConfig) -> Any:
-    """The SpatialConfig the point-in-region reward checks with (None: the core's defaults)."""
-    if not config.grpo.spatial_config:
+    """The SpatialConfig the point-in-region reward checks with (None: the core's defaults); a
+    ConfigError when its file is missing or invalid."""
+    value = config.grpo.spatial_config
+    if not value or value == "reference":
         return None
     from robospatial_ros.core.configio import load_config
+    from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
     from robospatial_ros.core.spatial.config import SpatialConfig
 
-    return load_config(SpatialConfig, config.grpo.spatial_config)
+    return load_config(SpatialConfig, DEFAULT_TABLETOP_CONFIG if value == "tabletop" else value)
 
 
 def grpo_arguments(config: TrainConfig, bf16: bool, reward_weights: list[float]) -> Any:
