@@ -527,3 +527,16 @@ def test_a_reference_named_like_a_frame_word_means_its_own_frame():
     assert q.frame is Frame.OBJECT
     q = parse_question("is the mug left of the bowl from the table's perspective?", ["mug", "bowl", "table"])
     assert q.frame is Frame.WORLD
+
+
+def test_robospatial_home_context_wording_parses():
+    """The benchmark's context items say 'Your answer should be formatted ...' (not 'final answer'), and some
+    'there is a ...'; the instruction must not be taken for part of the object's name."""
+    names = ["bowl", "mug"]
+    text = (
+        "In the image, there is a bowl. Pinpoint several points within the vacant space situated to the left of "
+        "the bowl. Your answer should be formatted as a list of tuples, i.e. [(x1, y1), (x2, y2)], where each tuple "
+        "contains the x and y coordinates of a point satisfying the conditions above."
+    )
+    q = parse_question(text, names)
+    assert (q.type.value, q.relation.value, q.reference) == ("context", "left", "bowl")

@@ -42,7 +42,8 @@ class Query:
 
 
 _INSTRUCTIONS = [
-    re.compile(r"\s*(?:your\s+)?final answer should be\b.*$", re.I | re.S),
+    # The generator's "Your final answer should be ..." and RoboSpatial-Home's "Your answer should be ...".
+    re.compile(r"\s*(?:your\s+)?(?:final\s+)?answer should be\b.*$", re.I | re.S),
     re.compile(
         r"\s*(?:please\s+)?(?:answer|respond|reply)\s+(?:with\s+)?[\"']?yes[\"']?\s+or\s+[\"']?no[\"']?.*$", re.I | re.S
     ),
@@ -83,7 +84,7 @@ _REL_WORDS = {
     "beneath": Relation.BELOW,
 }
 _CONTEXT_TEMPLATE = re.compile(
-    r"^in the image, there is the .+?\.\s+pinpoint several points within the vacant space situated\s+(?P<rest>.+)$",
+    r"^in the image, there is (?:the|a|an) .+?\.\s+pinpoint several points within the vacant space situated\s+(?P<rest>.+)$",
     re.I | re.S,
 )
 _CONTEXT_CUE = re.compile(
