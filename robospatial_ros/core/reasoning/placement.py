@@ -9,6 +9,7 @@ left of the bowl.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,7 +62,10 @@ def _relation_holds(
     grown = OrientedBox(box.center, box.size + 2 * margin_m, box.rotation)
     moved = SceneObject(target.name, grown, facing, target.category)
     scene = view.scene.with_objects(tuple(moved if o.name == target.name else o for o in view.scene.objects))
-    holds = configuration(SceneView(scene, view.config), moved, scene.get(reference.name), command.frame)
+    # Strict whatever the answering rule: a placed object must be wholly on its side (extents apart),
+    # not merely have its centre there, as lenient answers on real depth allow.
+    strict = dataclasses.replace(view.config, strictness="strict")
+    holds = configuration(SceneView(scene, strict), moved, scene.get(reference.name), command.frame)
     return command.relation in holds
 
 
