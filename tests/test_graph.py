@@ -1,15 +1,18 @@
 """The whole graph: `robospatial bringup` as a process, and the demo driven only through topics."""
 
 import os
-import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np
-from ros_helpers import Probe, fresh_domain_id, ros_env
+import rclpy
+from rclpy.context import Context
+from ros_helpers import Probe, Process, fresh_domain_id, ros_env
 from std_msgs.msg import String
 
 from robospatial_ros.core.configio import load_config
@@ -18,8 +21,12 @@ from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import Frame
 from robospatial_ros.msg import DetectedObjectArray, NodeStatus, PickPlacePlan, SpatialAnswer
 from robospatial_ros.ros import common
+from robospatial_ros.ros.graph import GraphRunner, sim_perception_overrides
 from robospatial_ros.ros.graph_demo import GraphSession, run_graph_demo
 from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
+
+REPO = Path(__file__).resolve().parents[1]
+EXE = Path(sys.executable).parent / "robospatial"
 
 
 def test_demo_through_the_graph(tmp_path):
@@ -52,39 +59,100 @@ def test_one_graph_runs_episode_after_episode():
     assert again.report["parsed"]["frame"] == "world"
 
 
-def test_bringup_serves_the_sim_graph_until_interrupted():
-    domain = fresh_domain_id()
-    exe = Path(sys.executable).parent / "robospatial"
-    proc = subprocess.Popen(
-        [str(exe), "bringup", "--sim", "--execute"],
-        env=ros_env(domain),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def _user_params(tmp_path: Path) -> tuple[Path, list[float]]:
+    """A params file setting what bringup used to override: the camera pose (1 mm off the simulator's),
+    plan_only and the backend (which the explicit --backend overrides)."""
+    position = [v + 0.001 for v in sim_perception_overrides()["camera_position_m"]]
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        f"perception:\n  ros__parameters:\n    camera_position_m: {position}\n"
+        "planner:\n  ros__parameters:\n    plan_only: false\n"
+        "reasoner:\n  ros__parameters:\n    backend: hybrid\n"
     )
+    return path, position
+
+
+def test_bringup_serves_the_sim_graph_until_interrupted_and_a_demo_beside_it_keeps_to_itself(tmp_path):
+    """`robospatial bringup --sim`: the params file wins over the package's values, explicit options over the
+    file; a command is placed and executed. `robospatial demo` started in the same ROS domain runs its graph
+    in a private one: it succeeds, and the bringup's reasoner never hears its command."""
+    domain = fresh_domain_id()
+    params, position = _user_params(tmp_path)
+    bringup = Process([EXE, "bringup", "--sim", "--params", params, "--backend", "geometric"], ros_env(domain))
     probe = Probe(domain)
     try:
         probe.subscribe(DetectedObjectArray, common.OBJECTS_TOPIC, common.LATCHED)
         probe.subscribe(SpatialAnswer, common.ANSWER_TOPIC, common.RELIABLE)
         probe.subscribe(PickPlacePlan, common.PLAN_TOPIC, common.RELIABLE)
         probe.subscribe(NodeStatus, common.STATUS_TOPIC, common.RELIABLE)
-        assert probe.spin_until(lambda: probe.received[common.OBJECTS_TOPIC], 40), "no objects from the graph"
+        assert probe.spin_until(lambda: probe.received[common.OBJECTS_TOPIC], 40), bringup.output[-3000:]
+        assert probe.get_parameters("perception", ["camera_position_m"])["camera_position_m"] == position
+        assert probe.get_parameters("reasoner", ["backend"])["backend"] == "geometric"
         assert probe.wait_for_subscribers(common.COMMAND_TOPIC)
         probe.publish(String, common.COMMAND_TOPIC, String(data="put the block left of the bowl"), common.RELIABLE)
         assert probe.spin_until(lambda: probe.received[common.ANSWER_TOPIC], 20)
         answer = probe.received[common.ANSWER_TOPIC][0]
-        assert answer.success and answer.has_placement, answer.error
+        assert answer.success and answer.has_placement and answer.query_id == "cmd-1", answer.error
         assert probe.spin_until(lambda: probe.received[common.PLAN_TOPIC], 20)
-        assert not probe.received[common.PLAN_TOPIC][0].plan_only  # --execute
+        assert not probe.received[common.PLAN_TOPIC][0].plan_only  # the params file's plan_only: false
 
         def executed():
             return any(s.event == "execution" for s in probe.received[common.STATUS_TOPIC])
 
         assert probe.spin_until(executed, 30)
-        assert proc.poll() is None
+        demo = subprocess.run(
+            [EXE, "demo", "put the can to the right of the bowl", "--out", tmp_path / "demo"],
+            env=ros_env(domain),  # the bringup's domain: the demo must keep to its own
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-3000:]
+        assert "result:    SUCCESS" in demo.stdout and "Traceback" not in demo.stderr, demo.stderr[-3000:]
+        assert f"(domain {domain})" not in demo.stdout
+        probe.spin_until(lambda: False, 1.0)
+        assert [a.query_id for a in probe.received[common.ANSWER_TOPIC]] == ["cmd-1"]
+        assert bringup.proc.poll() is None
     finally:
         probe.close()
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out[-2000:]
-    assert "running sim_bridge, perception, reasoner, planner" in out
+        code = bringup.stop()
+    assert code == 0, bringup.output[-2000:]
+    assert "running sim_bridge, perception, reasoner, planner" in bringup.output
+    assert f"config/ and urdf/ from {REPO} (checkout)" in bringup.output
+
+
+def test_the_runner_lets_a_running_callback_end_before_destroying_its_node():
+    """A callback still running at shutdown (a placement being checked, a plan) ends before its node goes: the
+    runner used to destroy it after 2 s, and the callback's publish raised rclpy's InvalidHandle in the spin
+    thread (the traceback a failing demo printed at exit)."""
+    context = Context()
+    rclpy.init(context=context, domain_id=fresh_domain_id())
+    errors: list[BaseException] = []
+    hook, threading.excepthook = threading.excepthook, lambda args: errors.append(args.exc_value)
+    try:
+        runner = GraphRunner([], context=context).start()
+        node = rclpy.create_node("slow_worker", context=context)
+        out = node.create_publisher(String, "/slow/out", 10)
+        started, done = threading.Event(), threading.Event()
+
+        def slow(_: String) -> None:
+            started.set()
+            time.sleep(4.5)  # longer than the old 2 s + 2 s of waiting
+            out.publish(String(data="done"))
+            done.set()
+
+        node.create_subscription(String, "/slow/in", slow, 10)
+        runner.add(node)
+        trigger = node.create_publisher(String, "/slow/in", 10)
+        deadline = time.monotonic() + 10
+        while not started.is_set() and time.monotonic() < deadline:
+            trigger.publish(String(data="go"))
+            time.sleep(0.1)
+        assert started.is_set()
+        assert runner.remove(node)  # waited for the callback
+        node.destroy_node()
+        runner.shutdown()
+    finally:
+        threading.excepthook = hook
+        rclpy.shutdown(context=context)
+    assert done.is_set() and not errors, errors

@@ -35,8 +35,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bench", ("bench",)),
 )
 # The robot runtime: what a robot runs. It never imports the simulator or the learning toolkit.
-RUNTIME = ("core", "ros.nodes.perception_node", "ros.nodes.reasoner_node", "ros.nodes.planner_node",
-           "ros.conversions", "ros.common", "ros.params", "ros.moveit_adapter")  # fmt: skip
+RUNTIME = (
+    "core",
+    "ros.nodes.perception_node",
+    "ros.nodes.reasoner_node",
+    "ros.nodes.planner_node",
+    "ros.conversions",
+    "ros.common",
+    "ros.params",
+    "ros.moveit_adapter",
+)
 NOT_IN_RUNTIME = ("sim", "learn", "cli", "bench")
 
 
@@ -172,11 +180,7 @@ def test_no_import_circle(graph: dict[str, set[str]]) -> None:
 
 def test_the_robot_runtime_never_imports_the_simulator_or_the_toolkit(graph: dict[str, set[str]]) -> None:
     wrong = [
-        f"{m} imports {t}"
-        for m, targets in graph.items()
-        if _in(m, RUNTIME)
-        for t in targets
-        if _in(t, NOT_IN_RUNTIME)
+        f"{m} imports {t}" for m, targets in graph.items() if _in(m, RUNTIME) for t in targets if _in(t, NOT_IN_RUNTIME)
     ]
     assert not wrong, "\n".join(sorted(wrong))
 

@@ -159,8 +159,10 @@ def test_wheel_holds_every_package_its_modules_and_data(wheel: Path):
     assert not [p for p in data if p.relative_to(REPO).as_posix() not in names]
 
     # Only the library and its metadata: no tests/, no stray top-level modules.
-    (dist_info,) = {n.split("/")[0] for n in names} - {"robospatial_ros"}
-    assert dist_info.endswith(".dist-info"), dist_info
+    # Only the library, its metadata and its data_files (ROS executables, share/): no tests/, no stray modules.
+    tops = {n.split("/")[0] for n in names} - {"robospatial_ros"}
+    dist_info = next(t for t in tops if t.endswith(".dist-info"))
+    assert tops == {dist_info, dist_info.removesuffix(".dist-info") + ".data"}, tops
     entry_points = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()
     assert "robospatial = robospatial_ros.cli.main:main" in entry_points
 

@@ -1,16 +1,30 @@
-"""The workcell URDF and the launch file (run here against named stand-ins for launch/launch_ros,
-which are not installed on this machine; on a ROS install the real ones load the same file)."""
+"""The workcell URDF and the graph's launch arguments, parameter layers and files (graph.py), without launch;
+the launch file itself runs under the real launch system in test_launch.py."""
 
-import importlib.util
-import sys
-import types
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.context import Context
+from ros_helpers import fresh_domain_id
 
+from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.reasoning.backends import BACKEND_NAMES
 from robospatial_ros.core.urdf import UrdfError, frame_transform
-from robospatial_ros.ros.graph import SIM_GRAPH, LaunchArgs, graph_for
+from robospatial_ros.ros.graph import (
+    CAMERA_REMAPS,
+    REASONER,
+    SIM_GRAPH,
+    LaunchArgs,
+    PackageFiles,
+    camera_pose_overrides,
+    graph_for,
+    launch_arguments,
+    package_files,
+    ros_args,
+    write_params_file,
+)
 from robospatial_ros.sim.tabletop import TabletopConfig
 
 URDF = "urdf/workcell.urdf"
@@ -34,72 +48,77 @@ def test_urdf_errors_are_typed(tmp_path):
 
 
 def test_graph_for_launch_arguments():
-    robot = graph_for(LaunchArgs(camera="gazebo", plan_only=False, backend="geometric"))
-    names = [spec.name for spec, _, _ in robot]
-    assert names == ["perception", "reasoner", "planner"]
-    remaps = robot[0][2]
-    assert remaps["/camera/camera/aligned_depth_to_color/image_raw"] == "/rgbd_camera/depth_image"
-    assert robot[2][1]["plan_only"] is False and robot[1][1]["backend"] == "geometric"
-    ns = graph_for(LaunchArgs(camera_namespace="/arm_cam/d435"))[0][2]
+    files = package_files()
+    robot = graph_for(LaunchArgs(camera="gazebo", plan_only=False, backend="geometric"), files)
+    assert [p.spec.name for p in robot] == ["perception", "reasoner", "planner"]
+    by_name = {p.spec.name: p for p in robot}
+    assert by_name["perception"].remaps["/camera/camera/aligned_depth_to_color/image_raw"] == "/rgbd_camera/depth_image"
+    assert by_name["reasoner"].remaps == by_name["perception"].remaps  # its model backends read the camera too
+    assert by_name["planner"].remaps == {}
+    assert by_name["planner"].explicit == {"plan_only": False} and by_name["reasoner"].explicit == {
+        "backend": "geometric"
+    }
+    # The camera pose derives from the URDF's mount (layer 2), below the user's params files.
+    assert by_name["perception"].derived == camera_pose_overrides(files.urdf)
+    ns = graph_for(LaunchArgs(camera_namespace="/arm_cam/d435"))[0].remaps
     assert ns["/camera/camera/color/image_raw"] == "/arm_cam/d435/color/image_raw"
-    assert [s for s, _, _ in graph_for(LaunchArgs(sim=True))] == list(SIM_GRAPH)
-    with pytest.raises(ValueError, match="robot"):
+    sim = graph_for(LaunchArgs(sim=True, camera="isaac"))
+    assert [p.spec for p in sim] == list(SIM_GRAPH)
+    assert sim[0].remaps == CAMERA_REMAPS["isaac"]  # the simulator publishes on the chosen camera's topics
+    assert sim[1].derived["detections"] == "masks"
+    with pytest.raises(ConfigError, match="robot"):
         LaunchArgs(robot="ur5")
-    with pytest.raises(ValueError, match="camera"):
+    with pytest.raises(ConfigError, match="camera"):
         LaunchArgs(camera="kinect")
 
 
-def _stand_in_launch_modules(share: Path) -> dict[str, types.ModuleType]:
-    """Minimal stand-ins for launch, launch_ros and ament_index_python (not on PyPI)."""
-
-    class Record:
-        def __init__(self, *args, **kwargs):
-            self.args, self.kwargs = args, kwargs
-
-    class LaunchConfiguration:
-        values: dict[str, str] = {}
-
-        def __init__(self, name):
-            self.name = name
-
-        def perform(self, context):
-            return context[self.name]
-
-    mods = {
-        name: types.ModuleType(name)
-        for name in (
-            "launch",
-            "launch.actions",
-            "launch.substitutions",
-            "launch_ros",
-            "launch_ros.actions",
-            "ament_index_python",
-            "ament_index_python.packages",
-        )
-    }
-    mods["launch"].LaunchDescription = lambda entities: list(entities)
-    mods["launch.actions"].DeclareLaunchArgument = Record
-    mods["launch.actions"].OpaqueFunction = Record
-    mods["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
-    mods["launch_ros.actions"].Node = Record
-    mods["ament_index_python.packages"].get_package_share_directory = lambda pkg: str(share)
-    return mods
+def test_launch_arguments_left_empty_set_nothing():
+    """Only arguments given explicitly override the params files: empty backend/plan_only/use_sim_time set nothing."""
+    args = LaunchArgs.from_strings({"backend": "", "plan_only": "", "use_sim_time": "", "sim": "false"})
+    assert all(p.explicit == {} for p in graph_for(args))
+    given = LaunchArgs.from_strings({"backend": "hf", "plan_only": "False", "use_sim_time": "true"})
+    explicit = {p.spec.name: p.explicit for p in graph_for(given)}
+    assert explicit["planner"] == {"plan_only": False, "use_sim_time": True}
+    assert explicit["reasoner"] == {"backend": "hf", "use_sim_time": True}
+    for bad, needle in (
+        ({"plan_only": "maybe"}, "plan_only"),
+        ({"colour": "red"}, "colour"),
+        ({"bag_rate": "x"}, "bag_rate"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            LaunchArgs.from_strings(bad)
+    with pytest.raises(ConfigError, match="sim and bag"):
+        LaunchArgs(sim=True, bag="recording.mcap")
 
 
-def test_launch_file_starts_the_declared_graph(monkeypatch, tmp_path):
-    for name, module in _stand_in_launch_modules(tmp_path).items():
-        monkeypatch.setitem(sys.modules, name, module)
-    spec = importlib.util.spec_from_file_location("robospatial_launch", "launch/robospatial.launch.py")
-    launch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launch)
-    entities = launch.generate_launch_description()
-    declared = {e.args[0]: e.kwargs["default_value"] for e in entities[:-1]}
-    assert declared["robot"] == "panda" and declared["plan_only"] == "true" and declared["camera"] == "realsense"
-    context = {**declared, "camera": "isaac", "sim": "false", "plan_only": "false", "params_file": "extra.yaml"}
-    nodes = entities[-1].kwargs["function"](context)
-    by_name = {n.kwargs["name"]: n.kwargs for n in nodes}
-    assert set(by_name) == {"perception", "reasoner", "planner"}
-    assert by_name["planner"]["parameters"][0] == str(tmp_path / "config" / "planner.yaml")
-    assert by_name["planner"]["parameters"][1] == "extra.yaml"
-    assert by_name["planner"]["parameters"][2]["plan_only"] is False
-    assert ("/camera/camera/color/image_raw", "/rgb") in by_name["perception"]["remappings"]
+def test_every_launch_argument_is_described_with_its_choices():
+    args = {a.name: a for a in launch_arguments()}
+    assert set(args) == {f.name for f in dataclasses.fields(LaunchArgs)}
+    assert all(len(a.description) > 20 for a in args.values())
+    assert args["camera"].choices == tuple(CAMERA_REMAPS) and args["sim"].choices == ("true", "false")
+    assert args["backend"].choices == ("", *BACKEND_NAMES) and args["backend"].default == ""
+
+
+def test_package_files_are_found_or_their_absence_is_an_error(tmp_path):
+    files = package_files()
+    assert files.origin == "checkout" and files.params(REASONER).name == "reasoner.yaml"
+    empty = PackageFiles(tmp_path, "ament index")
+    with pytest.raises(ConfigError, match="workcell URDF is missing"):
+        graph_for(LaunchArgs(), empty)  # no silent default camera pose
+    with pytest.raises(ConfigError, match="reasoner node's parameters is missing"):
+        empty.params(REASONER)
+
+
+def test_params_files_written_for_a_layer_are_read_by_ros(tmp_path):
+    from rclpy.parameter import Parameter
+
+    path = write_params_file(tmp_path / "p.yaml", {"perception": {"camera_position_m": [1.0, 2.0, 3.0]}, "x": {}})
+    context = Context()
+    rclpy.init(args=ros_args([path]), context=context, domain_id=fresh_domain_id())
+    try:
+        node = rclpy.create_node("perception", context=context, automatically_declare_parameters_from_overrides=True)
+        assert node.get_parameter("camera_position_m").get_parameter_value().double_array_value.tolist() == [1, 2, 3]
+        assert node.get_parameter("camera_position_m").type_ == Parameter.Type.DOUBLE_ARRAY
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

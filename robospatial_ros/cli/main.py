@@ -3,6 +3,7 @@
     robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
     robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--out DIR]
     robospatial bringup [--sim] [--params FILE]
+    robospatial replay BAG [--rate R] [--loop] [--ros-args -r FROM:=TO ...]
     robospatial bench query|perception|sim|ros|vlm|datagen|train
     robospatial datagen robospatial|sat|ssrl|mix ...
     robospatial train sft|grpo|curriculum --config FILE [--set KEY=VALUE]
@@ -69,7 +70,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         from robospatial_ros.ros.graph_demo import run_graph_demo
 
-        report = run_graph_demo(args.command, args.seed, _spatial_config(args), Path(args.out), frame)
+        spatial = _spatial_config(args)
+        report = run_graph_demo(args.command, args.seed, spatial, Path(args.out), frame, domain_id=args.domain_id)
     return 0 if report["success"] else 1
 
 
@@ -78,17 +80,15 @@ def cmd_bringup(args: argparse.Namespace) -> int:
     from robospatial_ros.ros.bringup import serve
     from robospatial_ros.ros.graph import LaunchArgs
 
-    try:
-        launch_args = LaunchArgs(
-            camera=args.camera,
-            camera_namespace=args.camera_namespace,
-            use_sim_time=args.use_sim_time,
-            backend=args.backend,
-            plan_only=not args.execute,
-            sim=args.sim,
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    # Only what is given on the command line overrides the params files (config/, then --params).
+    launch_args = LaunchArgs(
+        camera=args.camera,
+        camera_namespace=args.camera_namespace,
+        use_sim_time=True if args.use_sim_time else None,
+        backend=args.backend,
+        plan_only=False if args.execute else None,
+        sim=args.sim,
+    )
     for path in args.params:
         if not Path(path).is_file():
             raise ConfigError(f"params file not found: {path}")
@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--direct", action="store_true", help="the same job as function calls, not the ROS 2 graph")
     demo.add_argument("--scene", help="instead: answer a set of questions on this scene JSON (no simulator)")
     demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
+    demo.add_argument(
+        "--domain-id",
+        type=int,
+        help="ROS domain of the demo's graph (default: a private one, so it never meets another running graph)",
+    )
     _add_config_args(demo, DEFAULT_TABLETOP_CONFIG)
     demo.set_defaults(func=cmd_demo)
 
@@ -139,21 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
         "bringup",
         help="run the whole ROS 2 node graph in one process (where ros2 launch is not installed)",
         description="Starts perception, reasoner and planner (and with --sim the MuJoCo tabletop bridge) "
-        "with the parameter files in config/, like launch/robospatial.launch.py; serves until Ctrl-C.",
+        "with the parameter files in config/, like launch/robospatial.launch.py; serves until Ctrl-C. "
+        "Parameters: config/<node>.yaml < the URDF camera pose < --params files < the options given here.",
     )
     bringup.add_argument("--sim", action="store_true", help="also run the simulated tabletop (camera + execution)")
     bringup.add_argument("--camera", default="realsense", choices=["realsense", "gazebo", "isaac"])
     bringup.add_argument("--camera-namespace", default="/camera/camera")
-    bringup.add_argument("--backend", default="geometric")
+    bringup.add_argument("--backend", help="the reasoner's backend (default: the params files', geometric)")
     bringup.add_argument("--execute", action="store_true", help="execute plans (default: plan only, a dry run)")
-    bringup.add_argument("--use-sim-time", action="store_true")
+    bringup.add_argument("--use-sim-time", action="store_true", help="every node follows /clock")
     bringup.add_argument("--params", action="append", default=[], metavar="FILE", help="extra ROS params file")
     bringup.set_defaults(func=cmd_bringup)
 
     from robospatial_ros.cli.datagen import add_datagen_parser
     from robospatial_ros.cli.eval import add_eval_parser
+    from robospatial_ros.cli.replay import add_replay_parser
     from robospatial_ros.cli.train import add_train_parser
 
+    add_replay_parser(sub)
     add_datagen_parser(sub)
     add_eval_parser(sub)
     add_train_parser(sub)
@@ -165,8 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, ROS arguments): `--ros-args ... [--]`, as launch_ros appends them to an executable's."""
+    argv = list(argv)
+    if "--ros-args" not in argv:
+        return argv, []
+    start = argv.index("--ros-args")
+    end = argv.index("--", start) if "--" in argv[start:] else len(argv)
+    return argv[:start] + argv[end + 1 :], argv[start:end]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    ours, ros_args = split_ros_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(ours)
+    args.ros_args = ros_args
     try:
         return args.func(args)
     except (RoboSpatialError, OSError) as exc:  # OSError: e.g. a directory given as --scene or --config

@@ -28,6 +28,9 @@ CLOUD_TOPIC = "/robospatial/cloud"
 ANSWER_TOPIC = "/robospatial/answer"
 PLACEMENT_TOPIC = "/robospatial/placement"
 MARKERS_TOPIC = "/robospatial/markers"
+# For RViz, which cannot show a DetectedObjectArray: its boxes as markers and its observed obstacle map.
+OBJECT_MARKERS_TOPIC = "/robospatial/objects/markers"
+OBSTACLE_MAP_TOPIC = "/robospatial/obstacle_map"
 PLAN_TOPIC = "/robospatial/plan"
 STATUS_TOPIC = "/robospatial/status"
 

@@ -7,11 +7,16 @@ The reasoner chooses the placement and the planner plans it with the main job of
 `core.reasoning.job` (the same retry policy and plannability test as the direct demo), so the
 same seed and command give the same outcome on both paths. `GraphSession` keeps one graph
 running and lays the table out again for each episode (`/robospatial/sim/reset`).
+
+The demo's graph runs in a ROS domain of its own (unless told one): a graph already running in the
+user's domain (`robospatial bringup`, `ros2 launch`) would otherwise answer its command too.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rclpy
+from rclpy.context import Context
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Int32, String
@@ -40,6 +47,7 @@ from robospatial_ros.ros import conversions as conv
 from robospatial_ros.ros.bringup import start_graph, stop_graph
 from robospatial_ros.ros.graph import LaunchArgs
 
+MAX_DOMAIN_ID = 101  # 0..101 are valid on every platform (higher ones meet Linux's ephemeral ports)
 GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
 RESET_TOPIC = "/robospatial/sim/reset"
 FRAME_PHRASES = {"ego": " from the camera's perspective", "world": " from the robot's perspective"}
@@ -114,9 +122,33 @@ class GraphEpisode:
         return str(self.report["failure"])
 
 
+def _domain_is_quiet(domain_id: int, wait_s: float) -> bool:
+    """No other ROS participant shows up on `domain_id` (this machine's discovery) within `wait_s`."""
+    context = Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    try:
+        node = rclpy.create_node("robospatial_demo_domain_check", context=context)
+        time.sleep(wait_s)
+        quiet = len(node.get_node_names()) <= 1
+        node.destroy_node()
+        return quiet
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def private_domain_id(wait_s: float = 0.3, tries: int = 8) -> int:
+    """A ROS domain for a graph of its own: not ROS_DOMAIN_ID (where the user's graph runs), not 0 (the
+    default), and one where no other node shows up within `wait_s`."""
+    taken = os.environ.get("ROS_DOMAIN_ID", "0").strip() or "0"
+    candidates = [d for d in range(1, MAX_DOMAIN_ID + 1) if str(d) != taken]
+    random.Random(time.time_ns() ^ os.getpid()).shuffle(candidates)
+    return next((d for d in candidates[:tries] if _domain_is_quiet(d, wait_s)), candidates[0])
+
+
 class GraphSession:
     """The sim graph (sim bridge, perception, reasoner, planner) running in this process, executing
-    plans; `episode` lays the table out with a seed and runs one command through it."""
+    plans; `episode` lays the table out with a seed and runs one command through it. `domain_id`
+    None: a private domain (private_domain_id)."""
 
     def __init__(
         self,
@@ -126,6 +158,7 @@ class GraphSession:
         domain_id: int | None = None,
     ):
         self.spatial, self.timeout_s = spatial, timeout_s
+        self.domain_id = private_domain_id() if domain_id is None else domain_id
         job = job or JobConfig()
         overrides = {
             "planner": {"plan_only": False, "check_reachability": job.check_reachability, "check_path": job.check_path},
@@ -135,7 +168,7 @@ class GraphSession:
             },
         }
         self.context, self.runner = start_graph(
-            LaunchArgs(sim=True, plan_only=False), extra_overrides=overrides, domain_id=domain_id
+            LaunchArgs(sim=True, plan_only=False), extra_overrides=overrides, domain_id=self.domain_id
         )
         self.client = DemoClient(context=self.context)
         self.runner.add(self.client)
@@ -155,7 +188,8 @@ class GraphSession:
     def episode(self, command: str, seed: int, frame: Frame | None = None) -> GraphEpisode:
         """`command` on the layout of `seed` (as `TabletopSim` lays it out), through the graph."""
         self.commands += 1
-        ep = GraphEpisode({"success": False, "failure": "", "command": command, "seed": seed, "via": "ros2 graph"})
+        report = {"success": False, "failure": "", "command": command, "seed": seed, "via": "ros2 graph"}
+        ep = GraphEpisode({**report, "ros_domain_id": self.domain_id})
         try:
             _Steps(self, ep, f"cmd-{self.commands}").run(command, seed, frame)
             ep.report["success"] = True
@@ -177,8 +211,11 @@ def run_graph_demo(
     with GraphSession(spatial, timeout_s=timeout_s, domain_id=domain_id) as session:
         ep = session.episode(command, seed, frame)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if "before" in ep.record:
-        save_png(out_dir / "demo.png", _picture(ep.record, ep.report))
+    picture = _picture(ep.record, ep.report)
+    if picture is not None:
+        save_png(out_dir / "demo.png", picture)
+    else:  # not an older run's
+        (out_dir / "demo.png").unlink(missing_ok=True)
     (out_dir / "report.json").write_text(json.dumps(ep.report, indent=2))
     _print(ep.report, out_dir)
     return ep.report
@@ -315,7 +352,8 @@ def _ground_truth_answer(client: DemoClient, question: Any, spatial: SpatialConf
     return GeometricReasoner(spatial).answer(SceneView(truth, spatial), question).text
 
 
-def _picture(record: dict, report: dict) -> np.ndarray:
+def _picture(record: dict, report: dict) -> np.ndarray | None:
+    """Before and after, annotated; None when no camera image of them arrived (nothing to draw)."""
     panels = []
     for when in ("before", "after"):
         if when not in record or record[when][0] is None:
@@ -327,12 +365,15 @@ def _picture(record: dict, report: dict) -> np.ndarray:
             chosen = scene.camera.project(record["placement"][None])[0][0]
             points = scene.camera.project(record["candidates"])[0] if len(record["candidates"]) else None
         panels.append(annotate(SceneView(scene), bgr, record.get("roles", {}), points, chosen))
+    if not panels:
+        return None
     verdict = "SUCCESS" if report["success"] else f"FAILED ({report['failure']})"
     return side_by_side(*panels, title=f"{report['command']!r} (seed {report['seed']}, ROS 2 graph): {verdict}")
 
 
 def _print(report: dict, out_dir: Path) -> None:
-    print(f"command:   {report['command']!r} (seed {report['seed']}), through the ROS 2 node graph")
+    domain = report.get("ros_domain_id")
+    print(f"command:   {report['command']!r} (seed {report['seed']}), through the ROS 2 node graph (domain {domain})")
     if "parsed" in report:
         p = report["parsed"]
         print(f"parsed:    {p['object']} {p['relation']} {p['reference']} ({p['frame']} frame)")
@@ -343,4 +384,5 @@ def _print(report: dict, out_dir: Path) -> None:
         print(f"check:     {c['question']!r} -> {c['answer']} (ground truth: {c['ground_truth_answer']})")
     print("timings:   " + ", ".join(f"{k} {v:.0f}" for k, v in report.get("timings_ms", {}).items()) + " ms")
     print(f"result:    {'SUCCESS' if report['success'] else 'FAILED: ' + report['failure']}")
-    print(f"wrote {out_dir / 'demo.png'} and {out_dir / 'report.json'}")
+    picture = out_dir / "demo.png"
+    print(f"wrote {picture} and {out_dir / 'report.json'}" if picture.is_file() else f"wrote {out_dir / 'report.json'}")

@@ -66,10 +66,12 @@ from robospatial_ros.ros.common import (
 from robospatial_ros.ros.conversions import (
     answer_markers,
     answer_to_msg,
+    clear_markers,
     color_from_msg,
     depth_from_msg,
     error_answer_msg,
     intrinsics_from_msg,
+    object_text_anchor,
     point_to_pose_stamped,
     query_from_msg,
     scene_from_msg,
@@ -194,7 +196,8 @@ class ReasonerNode(Node):
                 answer = self.backend.answer(view, parsed, self._camera_frame(view))
                 out = answer_to_msg(answer, qid)
                 label = f"{one_line(text, 60)} -> {one_line(answer.text, 40)}"
-                markers = answer_markers(answer.points_3d, None, label, self._frame, stamp)
+                at = object_text_anchor(view.scene, (answer.query.target, answer.query.reference))
+                markers = answer_markers(answer.points_3d, None, label, self._frame, stamp, text_xyz=at)
         except RoboSpatialError as exc:
             out = error_answer_msg(text, one_line(str(exc), 400), qid)
         except Exception as exc:  # never die from a request: reply and keep serving
@@ -203,8 +206,8 @@ class ReasonerNode(Node):
         self._answers.publish(out)
         if pose is not None:
             self._placements.publish(pose)
-        if markers is not None:
-            self._markers.publish(markers)
+        # Every request replaces the previous one's markers in RViz, a failed one too (then with none).
+        self._markers.publish(markers if markers is not None else clear_markers(out.header.frame_id, stamp))
         if out.success:
             self.status.ok(event, f"{one_line(text, 60)!r} -> {one_line(out.answer, 60)}", qid)
         else:
