@@ -1,6 +1,8 @@
 """The `robospatial` command.
 
     robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
+    robospatial ask --scene SCENE.json --questions FILE.jsonl [--json]
+    robospatial perceive --color C.png --depth D.png --intrinsics K.json [--ask Q | --command C] [--json] [--out DIR]
     robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--out DIR]
     robospatial bringup [--sim] [--params FILE]
     robospatial replay BAG [--rate R] [--loop] [--ros-args -r FROM:=TO ...]
@@ -42,6 +44,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
     from robospatial_ros.core.scene import load_scene
 
+    if args.questions is not None:  # many questions, one process, the scene prepared once
+        from robospatial_ros.cli.ask import run_questions
+
+        return run_questions(args.scene, args.questions, _spatial_config(args), args.json)
+    if args.question is None:
+        raise ConfigError("give a QUESTION, or --questions FILE.jsonl")
     scene = load_scene(args.scene)
     answer = GeometricReasoner(_spatial_config(args)).ask(scene, args.question, query_type=args.type, frame=args.frame)
     if args.json:
@@ -113,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ask = sub.add_parser("ask", help="answer one spatial question about a scene file")
-    ask.add_argument("question", help="e.g. 'is the mug left of the bowl?' or a RoboSpatial template")
+    ask.add_argument("question", nargs="?", help="e.g. 'is the mug left of the bowl?' or a RoboSpatial template")
+    ask.add_argument("--questions", default=None, metavar="FILE.jsonl", help="many questions, one answer line each")
     ask.add_argument("--scene", required=True, help="scene JSON in the RoboSpatial annotation shape")
     ask.add_argument("--json", action="store_true", help="print the full answer as JSON")
     ask.add_argument("--type", choices=["configuration", "compatibility", "context"], help="force the query type")
@@ -158,9 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from robospatial_ros.cli.datagen import add_datagen_parser
     from robospatial_ros.cli.eval import add_eval_parser
+    from robospatial_ros.cli.perceive import add_perceive_parser
     from robospatial_ros.cli.replay import add_replay_parser
     from robospatial_ros.cli.train import add_train_parser
 
+    add_perceive_parser(sub)
     add_replay_parser(sub)
     add_datagen_parser(sub)
     add_eval_parser(sub)

@@ -39,7 +39,10 @@ def add_perceive_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one perception setting")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--ask", default=None, help="a RoboSpatial question on the perceived scene")
-    what.add_argument("--command", default=None, help="a placement command; prints where the object would go")
+    # dest "placement": "command" names the sub-command in the top-level parser
+    what.add_argument(
+        "--command", dest="placement", default=None, help="a placement command: where the object would go"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     p.add_argument("--out", default=None, help="write perceived.png (boxes, support, unobserved areas) here")
     p.set_defaults(func=cmd_perceive)
@@ -110,7 +113,7 @@ def scene_report(result: Any) -> dict[str, Any]:
 
 def _answer(args: argparse.Namespace, scene: Any) -> dict[str, Any] | None:
     """--ask / --command on the perceived scene, in `robospatial ask --json`'s shape."""
-    if args.ask is None and args.command is None:
+    if args.ask is None and args.placement is None:
         return None
     from robospatial_ros.core.configio import load_config
     from robospatial_ros.core.language.commands import parse_command
@@ -125,9 +128,9 @@ def _answer(args: argparse.Namespace, scene: Any) -> dict[str, Any] | None:
     if args.ask is not None:
         return GeometricReasoner(spatial).ask(scene, args.ask).to_dict()
     view = SceneView(scene, spatial)
-    command = parse_command(args.command, scene.names)
+    command = parse_command(args.placement, scene.names)
     placement = choose_placement(view, command)
-    out = placement_answer(view, command, placement, args.command, []).to_dict()
+    out = placement_answer(view, command, placement, args.placement, []).to_dict()
     uv, depth = scene.camera.project(placement.xyz[None])
     seen = bool(np.isfinite(uv).all() and depth[0] > 0)
     out["placement_3d"] = np.round(placement.xyz, 4).tolist()
