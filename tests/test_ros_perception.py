@@ -199,6 +199,12 @@ def test_objects_match_ground_truth_via_masks_boxes_and_clustering(graph, encodi
     t = send(graph, frame_msgs(r, encoding))
     scene = check_boxes(objects_for(graph, OBJECTS_TOPIC, t), r, by_name=True)
     assert sorted(o.name for o in scene.objects) == sorted([TABLE, *(b.name for b in r.scene.blocks)])
+    # The observed obstacle map travels with the objects: the table seen free, the objects occupied.
+    assert scene.obstacles is not None
+    for block in r.scene.blocks:
+        if block.name in r.unoccluded():
+            assert not scene.obstacles.free_at(block.box().center[None, :2]).any(), block.name
+    assert (scene.obstacles.cells == 0).sum() > 100
     check_boxes(objects_for(graph, BOXES_OBJECTS_TOPIC, t), r, by_name=True)  # labelled 2D boxes
     clusters = check_boxes(objects_for(graph, CLUSTERS_TOPIC, t), r, by_name=False)
     assert all(o.name == TABLE or o.name.startswith("object_") for o in clusters.objects)

@@ -8,7 +8,8 @@ first line; pip installs `robospatial-<name>` and a `lib/robospatial_ros/<execut
 
 A node's parameters come in four layers, each overriding the ones before it (launch and bringup alike):
 1. the package's `config/<node>.yaml` (the node dataclass's defaults, restated for reading);
-2. values derived from the setup: the perception camera pose from the workcell URDF's camera mount,
+2. values derived from the setup: the perception camera pose from the workcell URDF's camera mount and
+   its workspace from the URDF's table,
    or with `sim` the simulated D435's pose and its masks;
 3. the user's `params_file` (launch) / `--params` (bringup);
 4. the launch arguments given explicitly (`backend`, `plan_only`, `use_sim_time`); left empty they set nothing.
@@ -317,6 +318,15 @@ def camera_pose_overrides(urdf_path: Path, base_frame: str = BASE_FRAME, optical
     }
 
 
+def workspace_overrides(urdf_path: Path) -> dict[str, list[float]]:
+    """The perception workspace from the workcell URDF's table (the robot's base and stand, the floor and
+    furniture around the table stay out)."""
+    from robospatial_ros.core.urdf import workspace_from_urdf
+
+    lo, hi = workspace_from_urdf(urdf_path)
+    return {"perception.workspace_min_xyz_m": list(lo), "perception.workspace_max_xyz_m": list(hi)}
+
+
 def sim_perception_overrides() -> dict[str, Any]:
     """The perception node's camera pose (the simulated D435's, not the URDF mount's rounded one) and
     mask detections, for the built-in tabletop; mujoco is imported here."""
@@ -332,7 +342,7 @@ def derived_parameters(args: LaunchArgs, spec: NodeSpec, files: PackageFiles) ->
         return {}
     if args.sim:  # the simulator's camera exactly (as the direct demo sees it), its objects named by masks
         return sim_perception_overrides()
-    return camera_pose_overrides(files.urdf)
+    return {**camera_pose_overrides(files.urdf), **workspace_overrides(files.urdf)}
 
 
 def explicit_parameters(args: LaunchArgs, spec: NodeSpec) -> dict[str, Any]:

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from nav_msgs.msg import OccupancyGrid
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
 
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
@@ -41,7 +43,9 @@ from robospatial_ros.ros.common import (
     COLOR_TOPIC,
     DEPTH_TOPIC,
     LATCHED,
+    OBJECT_MARKERS_TOPIC,
     OBJECTS_TOPIC,
+    OBSTACLE_MAP_TOPIC,
     RELIABLE,
     SENSOR,
     StatusReporter,
@@ -55,6 +59,7 @@ from robospatial_ros.ros.conversions import (
     depth_from_msg,
     intrinsics_from_msg,
     masks_from_msg,
+    object_markers,
     scene_to_msg,
 )
 from robospatial_ros.ros.params import declare_config, on_config_change, read_config
@@ -210,6 +215,9 @@ class PerceptionNode(Node):
         self._tf_buffer = self._tf_listener = self._camera = None
         self._camera_retry_at = 0.0
         self._objects_pub = self.create_publisher(DetectedObjectArray, OBJECTS_TOPIC, LATCHED)
+        # For RViz, which cannot show what is inside the objects message: boxes and the observed map.
+        self._markers_pub = self.create_publisher(MarkerArray, OBJECT_MARKERS_TOPIC, LATCHED)
+        self._map_pub = self.create_publisher(OccupancyGrid, OBSTACLE_MAP_TOPIC, LATCHED)
         cfg = self.settings
         self._cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, RELIABLE) if cfg.publish_cloud else None
         if cfg.use_tf:
@@ -389,6 +397,10 @@ class PerceptionNode(Node):
         result = self._perception.perceive(frame, detections)
         msg = scene_to_msg(result.scene, cfg.base_frame, result.support_height_m, stamp)
         self._objects_pub.publish(msg)
+        if self._markers_pub.get_subscription_count():
+            self._markers_pub.publish(object_markers(result.scene, cfg.base_frame, stamp))
+        if result.scene.obstacles is not None and self._map_pub.get_subscription_count():
+            self._map_pub.publish(msg.obstacle_map)
         if self._cloud_pub is not None and result.points is not None and self._cloud_pub.get_subscription_count():
             step = max(1, -(-len(result.points) // cfg.cloud_max_points))
             self._cloud_pub.publish(cloud_msg(result.points[::step], result.colors[::step], cfg.base_frame, stamp))
