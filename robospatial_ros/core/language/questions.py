@@ -84,7 +84,8 @@ _REL_WORDS = {
     "beneath": Relation.BELOW,
 }
 _CONTEXT_TEMPLATE = re.compile(
-    r"^in the image, there is (?:the|a|an) .+?\.\s+pinpoint several points within the vacant space situated\s+(?P<rest>.+)$",
+    r"^in the image, there is (?:the|a|an) .+?\.\s+"
+    r"pinpoint several points within the vacant space situated\s+(?P<rest>.+)$",
     re.I | re.S,
 )
 _CONTEXT_CUE = re.compile(
