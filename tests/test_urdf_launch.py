@@ -23,6 +23,7 @@ from robospatial_ros.ros.graph import (
     launch_arguments,
     package_files,
     ros_args,
+    workspace_overrides,
     write_params_file,
 )
 from robospatial_ros.sim.tabletop import TabletopConfig
@@ -58,8 +59,11 @@ def test_graph_for_launch_arguments():
     assert by_name["planner"].explicit == {"plan_only": False} and by_name["reasoner"].explicit == {
         "backend": "geometric"
     }
-    # The camera pose derives from the URDF's mount (layer 2), below the user's params files.
-    assert by_name["perception"].derived == camera_pose_overrides(files.urdf)
+    # The camera pose and the workspace derive from the URDF's mount and table (layer 2), below the
+    # user's params files; the workspace starts in front of the robot base, so its plate is ignored.
+    derived = by_name["perception"].derived
+    assert derived == {**camera_pose_overrides(files.urdf), **workspace_overrides(files.urdf)}
+    assert derived["perception.workspace_min_xyz_m"][0] > 0.1 and derived["perception.workspace_max_xyz_m"][2] > 0.3
     ns = graph_for(LaunchArgs(camera_namespace="/arm_cam/d435"))[0].remaps
     assert ns["/camera/camera/color/image_raw"] == "/arm_cam/d435/color/image_raw"
     sim = graph_for(LaunchArgs(sim=True, camera="isaac"))
