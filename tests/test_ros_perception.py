@@ -21,6 +21,7 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from ros_helpers import Probe, fresh_domain_id, node_process
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import String
 from synthetic import TABLE, default_camera, random_tabletop, record_realsense, render
 
 from robospatial_ros.core.geometry import quaternion_from_matrix
@@ -31,6 +32,7 @@ from robospatial_ros.ros.common import (
     COLOR_TOPIC,
     DEPTH_TOPIC,
     LATCHED,
+    NAMES_TOPIC,
     OBJECTS_TOPIC,
     RELIABLE,
     SENSOR,
@@ -44,10 +46,12 @@ from robospatial_ros.ros.conversions import (
     pose_to_matrix,
     scene_from_msg,
 )
-from robospatial_ros.ros.nodes.perception_node import BOXES_TOPIC, MASKS_TOPIC, StampSync
+from robospatial_ros.ros.nodes.perception_node import BOXES_TOPIC, LABELS_TOPIC, MASKS_TOPIC, StampSync
 
 DOMAIN = fresh_domain_id()
 CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC = "/clusters/objects", "/boxes/objects"
+CLUSTERS_NAMES_TOPIC = "/clusters/names"
+LABELS_OBJECTS_TOPIC = "/labels/objects"
 FRESH_INFO_TOPIC, FRESH_TOPIC = "/fresh/camera_info", "/fresh/objects"
 CENTRE_TOL_M, SIZE_TOL_M = 0.01, 0.015
 _stamps = itertools.count(1000)
@@ -73,6 +77,8 @@ def graph(tmp_path_factory, large_data_dds):
         "__node:=perception_clusters",
         "-r",
         f"{OBJECTS_TOPIC}:={CLUSTERS_TOPIC}",
+        "-r",
+        f"{NAMES_TOPIC}:={CLUSTERS_NAMES_TOPIC}",
         "-p",
         "publish_cloud:=true",
         "-p",
@@ -86,11 +92,15 @@ def graph(tmp_path_factory, large_data_dds):
         "-p",
         "detections:=boxes",
     ]
+    ids = label_ids(rendering())
+    labels = ["-r", "__node:=perception_labels", "-r", f"{OBJECTS_TOPIC}:={LABELS_OBJECTS_TOPIC}"]
+    labels += ["-p", "detections:=labels", "-p", "labels.names:=" + ",".join(f"{i}={n}" for n, i in ids.items())]
     fresh = ["-r", "__node:=perception_fresh", "-r", f"{OBJECTS_TOPIC}:={FRESH_TOPIC}"]
     nodes = {
         "perception": [*common, "-p", "detections:=masks"],
         "perception_clusters": [*common, *clusters],
         "perception_boxes": [*common, *boxes],
+        "perception_labels": [*common, *labels],
         "perception_fresh": [*common, *fresh, "-r", f"{CAMERA_INFO_TOPIC}:={FRESH_INFO_TOPIC}"],
     }
     inputs = [
@@ -98,6 +108,7 @@ def graph(tmp_path_factory, large_data_dds):
         (DEPTH_TOPIC, Image, 4),
         (MASKS_TOPIC, InstanceMasks, 1),
         (BOXES_TOPIC, BoxDetections2D, 1),
+        (LABELS_TOPIC, Image, 1),
         (CAMERA_INFO_TOPIC, CameraInfo, 3),
         (FRESH_INFO_TOPIC, CameraInfo, 1),
     ]
@@ -105,14 +116,14 @@ def graph(tmp_path_factory, large_data_dds):
         procs = {name: stack.enter_context(node_process("perception_node", DOMAIN, a)) for name, a in nodes.items()}
         probe = Probe(DOMAIN)
         stack.callback(probe.close)
-        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, FRESH_TOPIC):
+        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, FRESH_TOPIC, LABELS_OBJECTS_TOPIC):
             probe.subscribe(DetectedObjectArray, topic, LATCHED)
         probe.subscribe(NodeStatus, STATUS_TOPIC, RELIABLE)
         probe.subscribe(PointCloud2, CLOUD_TOPIC, RELIABLE)
         for topic, msg_type, count in inputs:
             probe.publisher(msg_type, topic, SENSOR)
             assert probe.wait_for_subscribers(topic, count, 30), f"no subscriber on {topic}"
-        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, FRESH_TOPIC):
+        for topic in (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, FRESH_TOPIC, LABELS_OBJECTS_TOPIC):
             assert probe.wait_for_publishers(topic, 1, 30), f"no publisher on {topic}"
         probe.procs, probe.params_file = procs, str(params)
         _warm_up(probe)
@@ -122,7 +133,7 @@ def graph(tmp_path_factory, large_data_dds):
 def _warm_up(probe):
     """Frames until the fed nodes answer: discovery completes in both directions (a reader may not yet
     know a writer that already knows it) and clustering loads open3d (~1.3 s) before the tests time."""
-    fed = (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC)
+    fed = (OBJECTS_TOPIC, CLUSTERS_TOPIC, BOXES_OBJECTS_TOPIC, LABELS_OBJECTS_TOPIC)
     for _ in range(20):
         send(probe, frame_msgs(rendering()))
         if probe.spin_until(lambda: all(probe.received[x] for x in fed), 3.0):
@@ -132,6 +143,21 @@ def _warm_up(probe):
 
 def stamp() -> Time:
     return Time(sec=next(_stamps), nanosec=0)
+
+
+def label_ids(r):
+    """mask name -> its id in an Isaac-style instance id image (0 background, 1 unlabelled)."""
+    return {name: k + 2 for k, name in enumerate(sorted(r.masks().masks))}
+
+
+def label_image(r, t, ids=None, shape=None):
+    """The rendering's masks as an Isaac Sim instance segmentation image (32SC1)."""
+    ids = ids or label_ids(r)
+    image = np.zeros(shape or r.depth_m.shape, np.int32)
+    for name, mask in r.masks().masks.items():
+        if shape is None:
+            image[mask] = ids[name]
+    return image_msg(image, "32SC1", "camera_color_optical_frame", t)
 
 
 def frame_msgs(r, encoding="16UC1", t=None):
@@ -145,6 +171,7 @@ def frame_msgs(r, encoding="16UC1", t=None):
         CAMERA_INFO_TOPIC: camera_info_msg(cam.K, cam.width, cam.height, "camera_color_optical_frame", t),
         MASKS_TOPIC: masks_to_msg(r.masks().masks, "camera_color_optical_frame", t),
         BOXES_TOPIC: detections,
+        LABELS_TOPIC: label_image(r, t),
         DEPTH_TOPIC: image_msg(r.frame(encoding).depth, encoding, "camera_color_optical_frame", t),
         COLOR_TOPIC: image_msg(r.color, "rgb8", "camera_color_optical_frame", t),
     }
@@ -213,6 +240,52 @@ def test_objects_match_ground_truth_via_masks_boxes_and_clustering(graph, encodi
     points = points_from_cloud(cloud)
     assert cloud.header.frame_id == "panda_link0" and 1000 < len(points) <= 5000
     assert np.percentile(points[:, 2], 5) > -0.02 and np.median(np.abs(points[:, 2])) < 0.01  # mostly table top
+
+
+def test_clustered_objects_carry_attributes_keep_ids_and_take_operator_names(graph):
+    r = rendering()
+    first = objects_for(graph, CLUSTERS_TOPIC, send(graph, frame_msgs(r)))
+    objects = [o for o in first.objects if o.id != TABLE]
+    assert objects and all(o.colour and o.size_class for o in objects)
+    assert all(abs(o.height_m - o.box.size.z) < 1e-6 for o in objects)
+    second = objects_for(graph, CLUSTERS_TOPIC, send(graph, frame_msgs(r)))
+    assert [(o.id, o.colour) for o in second.objects] == [(o.id, o.colour) for o in first.objects]  # stable
+    target = objects[0].id
+    since = len(graph.received[STATUS_TOPIC])
+    names = graph.publisher(String, CLUSTERS_NAMES_TOPIC, RELIABLE)
+    assert graph.wait_for_subscribers(CLUSTERS_NAMES_TOPIC, 1, 15)
+    names.publish(String(data="call object 999 the ghost"))  # no such object: an error, and it keeps serving
+    names.publish(String(data=f"call {target} the widget"))
+    ok = lambda: any("widget" in s.message for s in statuses(graph, "perception_clusters", NodeStatus.OK, since))  # noqa: E731
+    assert graph.spin_until(ok, 10), "the naming was not confirmed"
+    assert any("object 999" in s.message for s in statuses(graph, "perception_clusters", NodeStatus.ERROR, since))
+    named = {o.id: o for o in objects_for(graph, CLUSTERS_TOPIC, send(graph, frame_msgs(r))).objects}
+    assert named[target].user_name == "widget" and named[target].label == "widget"
+    assert scene_from_msg(first).get(target).colour == named[target].colour
+
+
+def test_a_simulators_label_image_names_the_objects_and_bad_ones_are_reported(graph):
+    r = rendering()
+    t = send(graph, frame_msgs(r))
+    scene = check_boxes(objects_for(graph, LABELS_OBJECTS_TOPIC, t), r, by_name=True)
+    assert sorted(o.name for o in scene.objects) == sorted([TABLE, *r.masks().masks])
+    for case, message, expected in (
+        ("size", label_image(r, None, shape=(10, 10)), "label image is 10x10"),
+        ("missing id", label_image(r, None, ids={n: 90 + i for n, i in label_ids(r).items()}), "not in the id -> name"),
+        ("encoding", image_msg(np.zeros(r.depth_m.shape, np.float32), "32FC1"), "unsupported label image encoding"),
+    ):
+        since = len(graph.received[STATUS_TOPIC])
+        msgs = frame_msgs(r)
+        message.header = msgs[LABELS_TOPIC].header
+        msgs[LABELS_TOPIC] = message
+        send(graph, msgs)
+        assert graph.spin_until(functools.partial(_reported, graph, expected, since), 10), case
+    t = send(graph, frame_msgs(r))  # and it keeps serving
+    assert objects_for(graph, LABELS_OBJECTS_TOPIC, t).objects
+
+
+def _reported(probe, expected, since):
+    return any(expected in s.message for s in statuses(probe, "perception_labels", NodeStatus.ERROR, since))
 
 
 def bad_frame(r, case):

@@ -29,6 +29,7 @@ from robospatial_ros.ros.common import (
     COMMAND_TOPIC,
     LATCHED,
     MARKERS_TOPIC,
+    NAMES_TOPIC,
     OBJECTS_TOPIC,
     PLACEMENT_TOPIC,
     QUERY_TOPIC,
@@ -329,3 +330,15 @@ def test_bad_parameters_exit_2_with_one_line():
         output = proc.communicate(timeout=60)[0]
         assert proc.returncode == 2, output
         assert len([line for line in output.splitlines() if cases[arg] in line]) == 1, output
+
+
+def test_a_naming_command_is_forwarded_to_perception_with_the_id(client):
+    client.probe.subscribe(String, NAMES_TOPIC, RELIABLE)
+    assert client.probe.wait_for_publishers(NAMES_TOPIC, 1, 15)
+    client.probe.spin_until(lambda: False, 0.3)  # the names reader matched before the command goes out
+    answer = client.command("call the mug the coffee cup")
+    assert answer.success and answer.type == "naming" and answer.target == "mug", answer.error
+    assert client.probe.spin_until(lambda: bool(client.of(NAMES_TOPIC)), 5.0)
+    assert client.of(NAMES_TOPIC)[-1].data == 'call mug "coffee cup"'
+    bad = client.command("call the cup the mug")  # no cup: an error answer, nothing forwarded
+    assert not bad.success and "unknown object" in bad.error and len(client.of(NAMES_TOPIC)) == 1

@@ -39,6 +39,16 @@ class SceneObject:
     facing: np.ndarray | None = None
     category: str = ""
     score: float = 1.0
+    # What it looks like (perceived objects; "" unknown): a palette colour name and small/medium/large.
+    colour: str = ""
+    size_class: str = ""
+    # A name an operator gave it at run time ("call object 3 the mug"); it is then also its category.
+    user_name: str = ""
+
+    @property
+    def height_m(self) -> float:
+        """Its box's height, metres: perceived boxes reach down to what the object stands on."""
+        return float(self.box.size[2])
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -98,7 +108,7 @@ class Scene:
     def transformed(self, T: np.ndarray) -> Scene:
         """Move everything (objects, camera, robot base) by the rigid (4, 4) transform `T`."""
         objects = [
-            SceneObject(o.name, o.box.transformed(T), None if o.facing is None else T[:3, :3] @ o.facing, o.category)
+            replace(o, box=o.box.transformed(T), facing=None if o.facing is None else T[:3, :3] @ o.facing)
             for o in self.objects
         ]
         return Scene(tuple(objects), self.camera.transformed(T), T @ self.base_to_world, _moved_map(self.obstacles, T))
@@ -110,7 +120,7 @@ class Scene:
     def with_unknown_facings(self) -> Scene:
         """The same scene with every object's front unknown, as perception reports objects
         (so a ground-truth scene answers object-frame questions the way a perceived one does)."""
-        return self.with_objects(tuple(SceneObject(o.name, o.box, None, o.category, o.score) for o in self.objects))
+        return self.with_objects(tuple(replace(o, facing=None) for o in self.objects))
 
     def support_of(self, obj: SceneObject, tolerance_m: float = 0.03) -> SceneObject | None:
         """The object `obj` stands on, found from box heights; None when it stands on nothing in the scene.
@@ -199,11 +209,8 @@ class ObjectNames(list):
         self.scene = scene
 
 
-# "the left bowl", "the leftmost bowl", "the nearest bowl", ... and "the bowl on the left",
+# "the bowl on the left",
 # "the bowl nearest (to) the robot", "the bowl closest to the camera".
-_POSITION_FIRST = re.compile(
-    r"^(?:the\s+)?(?P<pos>left|leftmost|right|rightmost|nearest|closest|farthest|furthest)(?:\s+one)?\s+(?P<rest>.+)$"
-)
 _POSITION_AFTER = re.compile(
     r"^(?:the\s+)?(?P<rest>.+?)\s+(?:on\s+the\s+(?P<side>left|right)"
     r"|(?P<pos>nearest|closest|farthest|furthest)(?:\s+to)?\s+(?:the\s+)?(?:robot|arm|base|me))$"
@@ -229,9 +236,12 @@ def resolve_name(name: str, known: list[str]) -> str:
 
     Verbatim first (names may carry punctuation, e.g. 'Brown potato.'), then case- and
     trailing-punctuation-insensitive, then by category ("mug" for a single "mug_1" or "red mug").
-    When `known` is a scene's `ObjectNames`, a position word picks one of several objects of a
-    category: left/leftmost and right/rightmost in the camera image, nearest/farthest from the
-    robot base. Raises UnknownObjectError, or AmbiguousObjectError listing the candidates with
+    Then a perceived object's id ("object 3", "#3"). When `known` is a scene's `ObjectNames`,
+    attribute words narrow a category (or "object" / "one": any but the support) down: colours of
+    the palette ("the red mug"), sizes ("the small blue one"), and a position or extreme picks one
+    of several: left/leftmost and right/rightmost in the camera image, nearest/farthest from the
+    robot base, tall/tallest, short/shortest, smallest, largest. Raises UnknownColourError for a
+    colour word outside the palette, UnknownObjectError, or AmbiguousObjectError listing the candidates with
     how to tell them apart.
     """
     if name in known:
@@ -247,62 +257,212 @@ def resolve_name(name: str, known: list[str]) -> str:
         return by_category[0]
     if len(by_category) > 1:
         raise AmbiguousObjectError(name, by_category, _describe(by_category, known))
-    picked = _by_position(key, known)
+    picked = _object_id(key, known) or _by_description(key, known)
     if picked is not None:
         return picked
     raise UnknownObjectError(name.strip(), list(known))
 
 
 def _by_category(key: str, known: list[str]) -> list[str]:
+    """The names whose category (from the name, or the scene object's own: a detector's label or a
+    user-given name) is `key` or ends with it ("mug" for "red mug")."""
     key = re.sub(r"^the\s+", "", key)
-    return [k for k in known if category_of(k) == key or category_of(k).endswith(" " + key)]
+    scene = known.scene if isinstance(known, ObjectNames) else None
+    out = []
+    for k in known:
+        categories = {category_of(k)} | ({_normalized(scene.get(k).category)} if scene is not None else set())
+        if any(c == key or c.endswith(" " + key) for c in categories):
+            out.append(k)
+    return out
 
 
-def _by_position(key: str, known: list[str]) -> str | None:
-    """The object a position phrase names ("the left bowl"), None when `key` has no position word."""
-    m = _POSITION_FIRST.match(key) or _POSITION_AFTER.match(key)
+# The colour and size words a reference may use (perceived attributes; core.perception.attributes).
+PALETTE = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey")
+_COLOUR_ALIASES = {"gray": "grey", "violet": "purple"}
+# Colour words outside the palette: named in the error, so "the teal bowl" says what to say instead.
+_OTHER_COLOURS = frozenset(
+    "magenta cyan teal turquoise beige tan gold golden silver navy maroon olive lime khaki cream "
+    "ivory indigo lavender crimson scarlet amber aqua coral salmon".split()
+)
+_SIZE_WORDS = {
+    "small": "small",
+    "little": "small",
+    "tiny": "small",
+    "medium": "medium",
+    "large": "large",
+    "big": "large",
+}
+# Superlatives (and tall/short, which pick the extreme when several are left): attribute, sign.
+_EXTREMES = {
+    "left": ("u", 1.0),
+    "right": ("u", -1.0),
+    "near": ("reach", 1.0),
+    "far": ("reach", -1.0),
+    "tallest": ("height", -1.0),
+    "tall": ("height", -1.0),
+    "highest": ("height", -1.0),
+    "shortest": ("height", 1.0),
+    "short": ("height", 1.0),
+    "lowest": ("height", 1.0),
+    "smallest": ("volume", 1.0),
+    "largest": ("volume", -1.0),
+    "biggest": ("volume", -1.0),
+}
+_ANY_OBJECT = frozenset({"object", "objects", "one", "thing", "item"})
+_SUPPORT_CATEGORIES = frozenset({"table", "support", "floor", "ground", "desk", "counter", "workbench"})
+_OBJECT_ID = re.compile(r"^(?:the\s+)?(?:object|id|item|number)\s*#?\s*(?P<n>\d+)$|^#\s*(?P<m>\d+)$")
+
+
+class UnknownColourError(UnknownObjectError):
+    """A reference uses a colour word outside the palette."""
+
+    def __str__(self) -> str:
+        return f"unknown colour {self.name!r} (in a reference); colours are: {', '.join(PALETTE)}"
+
+
+@dataclass(frozen=True)
+class _Description:
+    """A reference taken apart: "the small red mug on the left" -> colour, size, extreme, noun."""
+
+    colours: tuple[str, ...] = ()
+    size: str = ""
+    extreme: str = ""
+    noun: str = ""
+
+
+def _parse_description(key: str) -> _Description | None:
+    """The words of a reference, or None when it has no attribute or position word (a plain name)."""
+    m = _POSITION_AFTER.match(key)
+    extreme = ""
+    if m is not None:
+        extreme = _POSITION_KEY[m.group("pos") or m.group("side")]
+        key = m.group("rest")
+    words = re.sub(r"^(?:the|a|an|that)\s+", "", key).split()
+    colours: list[str] = []
+    size = ""
+    while len(words) > 1 or (words and words[0] not in _ANY_OBJECT and _is_attribute_word(words[0])):
+        word = words[0]
+        if word in PALETTE or word in _COLOUR_ALIASES:
+            colours.append(_COLOUR_ALIASES.get(word, word))
+        elif word in _OTHER_COLOURS:
+            raise UnknownColourError(word, list(PALETTE))
+        elif word in _SIZE_WORDS:
+            size = _SIZE_WORDS[word]
+        elif word in _POSITION_KEY or word in _EXTREMES:
+            extreme = _POSITION_KEY.get(word, word)
+        else:
+            break
+        words = words[1:]
+        if words and words[0] == "one":
+            words = words[1:]
+    if not (colours or size or extreme):
+        return None
+    return _Description(tuple(colours), size, extreme, " ".join(words))
+
+
+def _is_attribute_word(word: str) -> bool:
+    return word in PALETTE or word in _COLOUR_ALIASES or word in _SIZE_WORDS or word in _EXTREMES
+
+
+def _object_id(key: str, known: list[str]) -> str | None:
+    """'object 3' / 'id 3' / '#3' -> 'object_3' (a perceived object's id); None when `key` is no id."""
+    m = _OBJECT_ID.match(key)
     if m is None:
         return None
-    word = m.group("pos") or (m.groupdict().get("side") or "")
-    candidates = _by_category(m.group("rest"), known) or [k for k in known if _normalized(k) == m.group("rest")]
+    name = f"object_{m.group('n') or m.group('m')}"
+    if name not in known:
+        raise UnknownObjectError(key, list(known))
+    return name
+
+
+def _by_description(key: str, known: list[str]) -> str | None:
+    """The object an attribute or position phrase names ("the small red mug", "the leftmost object",
+    "the bowl nearest the robot"); None when `key` has none of those words."""
+    wanted = _parse_description(key)
+    if wanted is None:
+        return None
+    if wanted.noun in _ANY_OBJECT or not wanted.noun:
+        candidates = [k for k in known if category_of(k) not in _SUPPORT_CATEGORIES]
+    else:
+        candidates = _by_category(wanted.noun, known) or [k for k in known if _normalized(k) == wanted.noun]
     if not candidates:
-        raise UnknownObjectError(m.group("rest"), list(known))
+        raise UnknownObjectError(wanted.noun or key, list(known))
+    scene = known.scene if isinstance(known, ObjectNames) else None
+    if scene is not None:
+        candidates = _filtered(scene, candidates, wanted, key)
     if len(candidates) == 1:
         return candidates[0]
-    if not isinstance(known, ObjectNames):
-        raise AmbiguousObjectError(key, candidates)
-    places = _places(known.scene, candidates)
-    how = _POSITION_KEY[word]
-    column = 0 if how in ("left", "right") else 1  # image x, or distance from the base
-    sign = -1.0 if how in ("right", "far") else 1.0
-    order = lambda n: sign * places[n][column]  # noqa: E731 - smallest first
-    return min(candidates, key=order)
+    if scene is None or not wanted.extreme:
+        raise AmbiguousObjectError(key, candidates, _describe(candidates, known))
+    column, sign = _EXTREMES[wanted.extreme]
+    facts = _facts(scene, candidates)
+    return min(candidates, key=lambda n: sign * facts[n][column])
 
 
-def _places(scene: Scene, names: list[str]) -> dict[str, tuple[float, float]]:
-    """name -> (image x of the box centre in pixels (inf when not in view), metres from the robot base
-    on the floor plan)."""
+def _filtered(scene: Scene, candidates: list[str], wanted: _Description, key: str) -> list[str]:
+    """The candidates whose colour and size class match; UnknownObjectError listing them when none does."""
+    kept = candidates
+    for colour in wanted.colours:
+        kept = [n for n in kept if colour in _colours_of(scene.get(n))]
+    if wanted.size:
+        kept = [n for n in kept if scene.get(n).size_class == wanted.size]
+    if not kept:
+        listed = [f"{n} ({_looks(scene.get(n))})" for n in candidates]
+        raise UnknownObjectError(key, listed)
+    return kept
+
+
+def _colours_of(obj: SceneObject) -> set[str]:
+    """Its perceived colour, and any palette word in its category ("red mug" in a scene file)."""
+    words = set(obj.category.split()) & set(PALETTE)
+    return words | ({obj.colour} if obj.colour else set())
+
+
+def _looks(obj: SceneObject) -> str:
+    """'red, small, 9 cm tall' (the attributes it has)."""
+    parts = [obj.colour, obj.size_class, f"{obj.height_m * 100:.0f} cm tall"]
+    if obj.name != obj.category and obj.category and not obj.category.startswith("object"):
+        parts.insert(0, obj.category)
+    return ", ".join(p for p in parts if p)
+
+
+def _facts(scene: Scene, names: list[str]) -> dict[str, dict[str, float]]:
+    """name -> image x of the box centre (u, pixels; inf when not in view), metres from the robot base on
+    the floor plan (reach), box height (metres) and volume (cubic metres)."""
     objects = [scene.get(n) for n in names]
     centres = np.array([o.box.center for o in objects])  # (N, 3) world frame, metres
     uv, depth = scene.camera.project(centres)
     u = np.where(np.isfinite(uv[:, 0]) & (depth > 0), uv[:, 0], np.inf)
     base_xy = scene.base_to_world[:2, 3]
     reach = np.linalg.norm(centres[:, :2] - base_xy, axis=1)
-    return {n: (float(u[i]), float(reach[i])) for i, n in enumerate(names)}
+    return {
+        n: {"u": float(u[i]), "reach": float(reach[i]), "height": o.height_m, "volume": float(np.prod(o.box.size))}
+        for i, (n, o) in enumerate(zip(names, objects))
+    }
 
 
 def _describe(candidates: list[str], known: list[str]) -> list[str]:
-    """How to tell the candidates apart: their order left to right in the image and from the robot."""
+    """How to tell the candidates apart: the attributes that differ among them (colour, size, height),
+    and their order left to right in the image and from the robot."""
     if not isinstance(known, ObjectNames) or len(candidates) < 2:
         return []
-    places = _places(known.scene, candidates)
-    by_x = sorted(candidates, key=lambda n: places[n][0])
-    by_reach = sorted(candidates, key=lambda n: places[n][1])
+    scene = known.scene
+    facts = _facts(scene, candidates)
+    by_x = sorted(candidates, key=lambda n: facts[n]["u"])
+    by_reach = sorted(candidates, key=lambda n: facts[n]["reach"])
+    objects = {n: scene.get(n) for n in candidates}
+    differs = {
+        a: len({getattr(o, a) for o in objects.values()}) > 1 and all(getattr(o, a) for o in objects.values())
+        for a in ("colour", "size_class")
+    }
     out = []
     for n in candidates:
         side = "leftmost" if n == by_x[0] else "rightmost" if n == by_x[-1] else "between"
         near = "nearest the robot" if n == by_reach[0] else "farthest from the robot" if n == by_reach[-1] else ""
-        out.append(", ".join(x for x in (f"{side} in the image", near) if x))
+        looks = [getattr(objects[n], a) for a in ("colour", "size_class") if differs[a]]
+        if objects[n].colour or objects[n].size_class:  # perceived: its height helps tell tall from short
+            looks.append(f"{objects[n].height_m * 100:.0f} cm tall")
+        out.append(", ".join(x for x in (*looks, f"{side} in the image", near) if x))
     return out
 
 

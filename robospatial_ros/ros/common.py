@@ -33,6 +33,9 @@ OBJECT_MARKERS_TOPIC = "/robospatial/objects/markers"
 OBSTACLE_MAP_TOPIC = "/robospatial/obstacle_map"
 PLAN_TOPIC = "/robospatial/plan"
 STATUS_TOPIC = "/robospatial/status"
+# Operator names for perceived objects (std_msgs/String naming commands, 'call object 3 the mug'):
+# the perception node remembers them with the object's stable id; the reasoner forwards its commands.
+NAMES_TOPIC = "/robospatial/names"
 
 # Commands, answers, plans and statuses must not be lost: reliable, and deep enough for a burst.
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)

@@ -118,6 +118,32 @@ def depth_from_msg(msg: Image) -> tuple[np.ndarray, float]:
     return _pixels(msg, dtype, 1)[:, :, 0], scale
 
 
+# Segmentation label images: integer ids (Isaac Sim 32SC1, 16UC1, 8UC1) or Gazebo's rgb8 labels map.
+_LABEL_ENCODINGS = {
+    "8UC1": (np.uint8, 1),
+    "mono8": (np.uint8, 1),
+    "16UC1": (np.uint16, 1),
+    "mono16": (np.uint16, 1),
+    "32SC1": (np.int32, 1),
+    "32UC1": (np.uint32, 1),
+    "rgb8": (np.uint8, 3),
+    "bgr8": (np.uint8, 3),
+}
+
+
+def labels_from_msg(msg: Image) -> np.ndarray:
+    """A segmentation label image -> (H, W) integer ids, or (H, W, 3) uint8 for rgb8/bgr8 (as RGB)."""
+    if msg.encoding not in _LABEL_ENCODINGS:
+        raise MessageError(
+            f"unsupported label image encoding {msg.encoding!r}; use one of {', '.join(_LABEL_ENCODINGS)}"
+        )
+    dtype, channels = _LABEL_ENCODINGS[msg.encoding]
+    img = _pixels(msg, dtype, channels)
+    if channels == 1:
+        return img[:, :, 0]
+    return np.ascontiguousarray(img[:, :, ::-1] if msg.encoding == "bgr8" else img)
+
+
 def image_msg(array: np.ndarray, encoding: str, frame_id: str = "", stamp: Time | None = None) -> Image:
     """(H, W[, C]) array -> sensor_msgs/Image with the given encoding (rgb8, 16UC1, 32FC1, ...)."""
     a = np.ascontiguousarray(array)
@@ -206,12 +232,32 @@ def box_from_msg(msg: Box3D) -> OrientedBox:
 
 
 def object_to_msg(obj: SceneObject) -> DetectedObject:
-    return DetectedObject(id=obj.name, label=obj.category, score=float(obj.score), box=box_to_msg(obj.box))
+    """One object with its attributes (colour name, size class, box height in metres) and user name."""
+    return DetectedObject(
+        id=obj.name,
+        label=obj.category,
+        score=float(obj.score),
+        box=box_to_msg(obj.box),
+        colour=obj.colour,
+        size_class=obj.size_class,
+        height_m=float(obj.box.size[2]),
+        user_name=obj.user_name,
+    )
 
 
 def object_from_msg(msg: DetectedObject) -> SceneObject:
-    """Perceived objects have no known front (facing None): the object frame then faces the camera."""
-    return SceneObject(msg.id, box_from_msg(msg.box), None, category=msg.label, score=float(msg.score))
+    """Perceived objects have no known front (facing None): the object frame then faces the camera.
+    The height is the box's (msg.height_m repeats it for readers of the message)."""
+    return SceneObject(
+        msg.id,
+        box_from_msg(msg.box),
+        None,
+        category=msg.label,
+        score=float(msg.score),
+        colour=msg.colour,
+        size_class=msg.size_class,
+        user_name=msg.user_name,
+    )
 
 
 def scene_to_msg(

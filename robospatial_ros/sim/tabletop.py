@@ -136,6 +136,47 @@ class SimFrame:
     names: tuple[str, ...]
 
 
+# Label images as other simulators' segmentation cameras write them (core.perception.labels).
+SIM_LABEL_ENCODINGS = ("isaac", "gazebo_semantic", "gazebo_panoptic")
+
+
+def segmentation_labels(shot: SimFrame, simulator: str) -> tuple[np.ndarray, dict[int, str]]:
+    """Our segmentation in another simulator's encoding: (label image, id -> name map).
+
+    isaac: (H, W) int32 instance ids (32SC1), 0 BACKGROUND, 1 UNLABELLED, objects from 2 (a map like
+    Isaac's labels JSON); gazebo_semantic: (H, W, 3) uint8, one label per object in every channel,
+    0 background; gazebo_panoptic: (H, W, 3) uint8, the category's label in the third channel and the
+    instance count within it in the first two (all mugs share a label, each has its own count).
+    """
+    index = shot.segmentation  # (H, W) int32 index into shot.names, -1 off the objects
+    on = index >= 0
+    if simulator == "isaac":
+        ids = np.where(on, index + 2, 0).astype(np.int32)
+        return ids, {0: "BACKGROUND", 1: "UNLABELLED", **{k + 2: n for k, n in enumerate(shot.names)}}
+    if simulator == "gazebo_semantic":
+        label = np.where(on, index + 1, 0).astype(np.uint8)
+        return np.repeat(label[:, :, None], 3, axis=2), {k + 1: n for k, n in enumerate(shot.names)}
+    if simulator == "gazebo_panoptic":
+        categories = sorted({_category(n) for n in shot.names})
+        label_of = np.array([categories.index(_category(n)) + 1 for n in shot.names])
+        count_of = np.array(
+            [[_category(m) for m in shot.names[: k + 1]].count(_category(n)) for k, n in enumerate(shot.names)]
+        )
+        safe = np.where(on, index, 0)
+        image = np.zeros((*index.shape, 3), np.uint8)
+        image[..., 2] = np.where(on, label_of[safe], 0)
+        image[..., 0] = np.where(on, count_of[safe] // 256, 0)
+        image[..., 1] = np.where(on, count_of[safe] % 256, 0)
+        return image, {k + 1: c for k, c in enumerate(categories)}
+    raise ConfigError(f"simulator must be one of {', '.join(SIM_LABEL_ENCODINGS)}, got {simulator!r}")
+
+
+def _category(name: str) -> str:
+    """'mug_2' -> 'mug' (what a semantic label names)."""
+    base, _, tail = name.rpartition("_")
+    return base if base and tail.isdigit() else name
+
+
 # --- model ---------------------------------------------------------------------------------------
 
 

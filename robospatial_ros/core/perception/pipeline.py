@@ -27,6 +27,7 @@ import numpy as np
 
 from robospatial_ros.core.geometry import OrientedBox
 from robospatial_ros.core.obstacles import ObstacleMap, build_obstacle_map
+from robospatial_ros.core.perception.attributes import colour_name, size_class
 from robospatial_ros.core.perception.cloud import (
     PixelRays,
     check_depth,
@@ -57,7 +58,7 @@ from robospatial_ros.core.perception.plane import (
     SupportPlane,
     fit_support_plane,
 )
-from robospatial_ros.core.perception.segment import SegmentParams, segment_objects
+from robospatial_ros.core.perception.segment import SegmentParams, segment_objects, working_step
 from robospatial_ros.core.perception.unposed import gravity_plane, pose_from_plane
 from robospatial_ros.core.scene import Scene, SceneObject
 
@@ -120,6 +121,16 @@ class _Grid:
     cloud: GridCloud
     index: np.ndarray  # (N,) row-major pixel index of each point
     optical: np.ndarray  # (N, 3) float32, optical frame, metres (perceive_unposed re-poses it)
+
+
+@dataclass
+class _Found:
+    """One object before its box: its name, its points' estimate, its score and its pixels' colours."""
+
+    name: str
+    estimate: ObjectEstimate
+    score: float
+    colours: np.ndarray  # (N, 3) uint8 RGB of the object's pixels (for its colour name)
 
 
 class Perception:
@@ -302,20 +313,23 @@ class Perception:
             )
         return self._boxes(named, support.plane)
 
-    def _boxes(self, named: list[tuple[str, ObjectEstimate, float]], plane: SupportPlane) -> list[SceneObject]:
-        """Estimates -> SceneObjects (facing unknown), each extruded down to what it stands on."""
-        estimates = [est for _, est, _ in named]
-        bases = support_heights(estimates, plane, self.config.stack_tolerance_m)
-        return [
-            SceneObject(name, to_box(est, plane, base), None, score=score)
-            for (name, est, score), base in zip(named, bases)
-        ]
+    def _boxes(self, found: list[_Found], plane: SupportPlane) -> list[SceneObject]:
+        """Estimates -> SceneObjects (facing unknown), each extruded down to what it stands on, with
+        its colour name (from its pixels) and size class (from its box)."""
+        bases = support_heights([f.estimate for f in found], plane, self.config.stack_tolerance_m)
+        out = []
+        for f, base in zip(found, bases):
+            box = to_box(f.estimate, plane, base)
+            out.append(
+                SceneObject(f.name, box, None, score=f.score, colour=colour_name(f.colours), size_class=size_class(box))
+            )
+        return out
 
     def _region_points(
         self, frame: RGBDFrame, rays: np.ndarray, plane: SupportPlane, region: PixelRegion
-    ) -> tuple[np.ndarray, int]:
+    ) -> tuple[np.ndarray, np.ndarray, int]:
         """((N, 3) float32 world points of the region lying in the object height band and the workspace,
-        pixels with usable depth)."""
+        (N, 3) uint8 RGB of those pixels, pixels with usable depth)."""
         cfg = self.config
         d = usable_depth(frame, region.rows, region.cols, cfg.min_depth_m, cfg.max_depth_m, cfg.flying_pixel_jump_m)
         keep = ~np.isnan(d)
@@ -328,7 +342,8 @@ class Perception:
         band = (h > cfg.min_object_height_m) & (h < cfg.max_object_height_m)
         if cfg.workspace is not None:
             band &= _in_box(points, *cfg.workspace)
-        return np.compress(band, points, axis=0), len(index)
+        colours = frame.color.reshape(-1, 3)[index]
+        return np.compress(band, points, axis=0), np.compress(band, colours, axis=0), len(index)
 
     def _estimate(self, points: np.ndarray, plane: SupportPlane) -> ObjectEstimate:
         cfg = self.config
@@ -336,28 +351,27 @@ class Perception:
 
     def _from_masks(
         self, frame: RGBDFrame, rays: np.ndarray, plane: SupportPlane, det: MaskDetections, warnings: list[str]
-    ) -> list[tuple[str, ObjectEstimate, float]]:
+    ) -> list[_Found]:
         """(a) One object per named mask: its (eroded) pixels' points above the support."""
         cfg, out = self.config, []
         names = [n for n in det.masks if str(n) != cfg.support_name]  # the support comes from the plane
         for name, unique in zip(names, unique_names([str(n) for n in names], {cfg.support_name})):
             region, problem = mask_region(det.masks[name], frame.width, frame.height, cfg.mask_erode_px)
-            points, usable = self._region_points(frame, rays, plane, region) if region else (None, 0)
+            points, colours, usable = self._region_points(frame, rays, plane, region) if region else (None, None, 0)
             if region is not None and cfg.mask_largest_cluster and len(points) >= cfg.min_object_points:
-                labels = voxel_clusters(points, cfg.voxel_size_m, cfg.cluster_eps_m, cfg.cluster_min_voxels)
-                points = np.compress(largest_cluster(labels), points, axis=0)
+                points, colours = self._largest_cluster(points, colours)
             if region is not None and len(points) < cfg.min_object_points:
                 problem = _few_points(len(points), usable, region, frame, cfg)
             if problem:
                 warnings.append(f"mask {name!r} skipped: {problem}")
                 continue
-            out.append((unique, self._estimate(points, plane), float(det.scores.get(name, 1.0))))
+            out.append(_Found(unique, self._estimate(points, plane), float(det.scores.get(name, 1.0)), colours))
         _all_failed(out, len(names), warnings)
         return out
 
     def _from_boxes(
         self, frame: RGBDFrame, rays: np.ndarray, plane: SupportPlane, det: BoxDetections, warnings: list[str]
-    ) -> list[tuple[str, ObjectEstimate, float]]:
+    ) -> list[_Found]:
         """(b) One object per labelled 2D box: the largest cluster of its points above the support."""
         cfg, out = self.config, []
         boxes, scores = checked_boxes(det)
@@ -365,18 +379,23 @@ class Perception:
         names = unique_names([str(det.labels[i]) for i in keep], {cfg.support_name})
         for i, name in zip(keep, names):
             region, problem = box_region(boxes[i], frame.width, frame.height)
-            points, usable = self._region_points(frame, rays, plane, region) if region else (None, 0)
+            points, colours, usable = self._region_points(frame, rays, plane, region) if region else (None, None, 0)
             if region is not None and len(points) >= cfg.min_object_points:
-                labels = voxel_clusters(points, cfg.voxel_size_m, cfg.cluster_eps_m, cfg.cluster_min_voxels)
-                points = np.compress(largest_cluster(labels), points, axis=0)
+                points, colours = self._largest_cluster(points, colours)
             if region is not None and len(points) < cfg.min_object_points:
                 problem = _few_points(len(points), usable, region, frame, cfg)
             if problem:
                 warnings.append(f"box {i} ({det.labels[i]!r}) skipped: {problem}")
                 continue
-            out.append((name, self._estimate(points, plane), float(scores[i])))
+            out.append(_Found(name, self._estimate(points, plane), float(scores[i]), colours))
         _all_failed(out, len(keep), warnings)
         return out
+
+    def _largest_cluster(self, points: np.ndarray, colours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (N, 3) points of the most populous DBSCAN cluster and their (N, 3) colours."""
+        cfg = self.config
+        keep = largest_cluster(voxel_clusters(points, cfg.voxel_size_m, cfg.cluster_eps_m, cfg.cluster_min_voxels))
+        return np.compress(keep, points, axis=0), np.compress(keep, colours, axis=0)
 
     def _segment_params(self, noise_at_1m_m: float = 0.0) -> SegmentParams:
         """The segmentation's knobs; `noise_at_1m_m` the support's height noise (sigma at 1 m depth)."""
@@ -405,18 +424,19 @@ class Perception:
 
     def _from_segments(
         self, frame: RGBDFrame, rays: np.ndarray, support: _Support, warnings: list[str]
-    ) -> list[tuple[str, ObjectEstimate, float]]:
+    ) -> list[_Found]:
         """(c) No detections: depth-image segments above the support (segment.py), left to right."""
         cfg = self.config
         bias, noise = _surface(support.grid, support.candidate, cfg.plane_distance_threshold_m)
         params = self._segment_params(noise)
         segments = segment_objects(frame, rays, support.plane, support.region_xy, params, bias)
-        estimates = [self._estimate(s.points, support.plane) for s in segments]
+        working = frame.color[:: (step := working_step(frame.width, params)), ::step].reshape(-1, 3)
+        found = [(self._estimate(s.points, support.plane), working[s.pixels]) for s in segments]
         # A strip of a face seen at a grazing angle, cut off by the depth-jump test, is no object.
-        estimates = [e for e in estimates if e.footprint.size.min() >= cfg.min_object_size_m]
-        if not estimates:
+        found = [(e, c) for e, c in found if e.footprint.size.min() >= cfg.min_object_size_m]
+        if not found:
             warnings.append("no objects found above the support")
-        return [(f"object_{k}", est, 1.0) for k, est in enumerate(estimates)]
+        return [_Found(f"object_{k}", est, 1.0, colours) for k, (est, colours) in enumerate(found)]
 
 
 def _few_points(above: int, usable: int, region: PixelRegion, frame: RGBDFrame, cfg: PerceptionConfig) -> str:

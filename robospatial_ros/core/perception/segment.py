@@ -99,6 +99,11 @@ def segment_objects(
     return segment_image(frame, rays, plane, support_xy, params, bias)[0]
 
 
+def working_step(width_px: int, params: SegmentParams) -> int:
+    """The decimation of the working image: every step-th pixel of every step-th row (ceil(W / max_width))."""
+    return max(1, -(-width_px // params.max_width_px))
+
+
 def segment_image(
     frame: RGBDFrame,
     rays: np.ndarray,
@@ -109,7 +114,7 @@ def segment_image(
 ) -> tuple[list[Segment], np.ndarray]:
     """`segment_objects` and its (h, w) int32 label image at the working resolution (for drawing):
     each segment's pixels carry its `label` (merged pieces keep their own)."""
-    step = max(1, -(-frame.width // params.max_width_px))  # ceil(W / max_width)
+    step = working_step(frame.width, params)
     image = _WorkingImage.of(frame, rays, step, plane, params, bias)
     fg = _foreground(image, params)
     fg &= ~_jump_edges(image.depth, params, step)

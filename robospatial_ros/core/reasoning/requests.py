@@ -10,9 +10,11 @@ import numpy as np
 
 from robospatial_ros.core.errors import QuestionError, one_line
 from robospatial_ros.core.language.commands import CommandError, PlacementCommand, parse_command
+from robospatial_ros.core.language.naming import NamingCommand, is_naming, parse_naming
 from robospatial_ros.core.language.questions import Query, parse_question, split_frame_phrase
 from robospatial_ros.core.reasoning.placement import Placement
 from robospatial_ros.core.reasoning.reasoner import Answer
+from robospatial_ros.core.scene import resolve_name
 from robospatial_ros.core.spatial.types import QueryType
 from robospatial_ros.core.spatial.view import SceneView
 
@@ -23,8 +25,12 @@ _COMMAND_START = re.compile(
 )
 
 
-def parse_request(text: str, names: list[str]) -> PlacementCommand | Query:
-    """A placement command if `text` is one, else a question; the most helpful RoboSpatialError otherwise."""
+def parse_request(text: str, names: list[str]) -> PlacementCommand | NamingCommand | Query:
+    """A naming command ("call object 3 the mug": its reference resolved to the object's id) or a
+    placement command if `text` is one, else a question; the most helpful RoboSpatialError otherwise."""
+    if is_naming(text):
+        named = parse_naming(text)
+        return NamingCommand(resolve_name(named.reference, names), named.name)
     try:
         return parse_command(text, names)
     except CommandError:
@@ -40,6 +46,11 @@ def parse_request(text: str, names: list[str]) -> PlacementCommand | Query:
         ) from None
 
 
+def naming_text(cmd: NamingCommand) -> str:
+    """The naming command as the perception node reads it on the names topic: 'call object_3 "mug"'."""
+    return f'call {cmd.reference} "{cmd.name}"'
+
+
 def placement_answer(
     view: SceneView, cmd: PlacementCommand, placement: Placement, text: str, notes: list[str]
 ) -> Answer:
@@ -52,5 +63,14 @@ def placement_answer(
     query = Query(QueryType.CONTEXT, cmd.frame, cmd.relation, cmd.reference, cmd.target, text, cmd.frame_given)
     x, y, z = (float(v) for v in placement.xyz)
     turn = np.degrees(placement.yaw_offset_rad)
-    summary = f"place the {cmd.target} at ({x:.3f}, {y:.3f}, {z:.3f}) m, turned {turn:.0f} deg"
+    summary = (
+        f"place the {cmd.target}{_looks(view, cmd.target)} at ({x:.3f}, {y:.3f}, {z:.3f}) m, turned {turn:.0f} deg"
+    )
     return Answer(query, summary, None, view.scene.camera.normalize(uv[seen]), cands[seen], assumptions=notes)
+
+
+def _looks(view: SceneView, name: str) -> str:
+    """' (red, small)' for a perceived object with attributes, so the user can refer back to it; else ''."""
+    obj = view.scene.get(name)
+    words = [w for w in (obj.user_name, obj.colour, obj.size_class) if w and w != name]
+    return f" ({', '.join(words)})" if words else ""

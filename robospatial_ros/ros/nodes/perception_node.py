@@ -5,7 +5,10 @@ A thin adapter around `core.perception.pipeline.Perception`. Colour, depth and, 
 (within `sync_tolerance_s`); only the newest complete frame is processed, older ones are dropped,
 never queued. The camera's optical-frame pose in `base_frame` comes from parameters or, with
 `use_tf`, from tf2 (when tf2_ros is installed). `source: realsense` reads a RealSense (or a
-recording) directly instead of the camera topics. Bad input is reported on /robospatial/status
+recording) directly instead of the camera topics. With `track_objects`, clustered objects keep
+stable ids across frames (object_3 stays object_3 while it stays, and when the robot moves it) and
+the names an operator gives on /robospatial/names ('call object 3 the mug', std_msgs/String) stay
+with those ids (core.perception.tracking). Bad input is reported on /robospatial/status
 (event "perception") and the node keeps serving.
 
 Parameters: the fields of PerceptionNodeConfig (nested configs dotted: `perception.min_depth_m`,
@@ -29,13 +32,17 @@ from nav_msgs.msg import OccupancyGrid
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion
+from robospatial_ros.core.language.naming import parse_naming
 from robospatial_ros.core.perception.frame import RGBDFrame
+from robospatial_ros.core.perception.labels import LabelConfig, masks_from_labels
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig
+from robospatial_ros.core.perception.tracking import ObjectTracker, TrackerConfig
 from robospatial_ros.msg import BoxDetections2D, DetectedObjectArray, InstanceMasks, NodeStatus
 from robospatial_ros.ros.common import (
     CAMERA_INFO_TOPIC,
@@ -43,6 +50,7 @@ from robospatial_ros.ros.common import (
     COLOR_TOPIC,
     DEPTH_TOPIC,
     LATCHED,
+    NAMES_TOPIC,
     OBJECT_MARKERS_TOPIC,
     OBJECTS_TOPIC,
     OBSTACLE_MAP_TOPIC,
@@ -58,6 +66,7 @@ from robospatial_ros.ros.conversions import (
     color_from_msg,
     depth_from_msg,
     intrinsics_from_msg,
+    labels_from_msg,
     masks_from_msg,
     object_markers,
     scene_to_msg,
@@ -69,6 +78,8 @@ if TYPE_CHECKING:
 
 MASKS_TOPIC = "/robospatial/detections/masks"
 BOXES_TOPIC = "/robospatial/detections/boxes"
+# A simulator's segmentation camera: an image of ids (Isaac Sim 32SC1, Gazebo's rgb8 labels map).
+LABELS_TOPIC = "/robospatial/detections/labels"
 EVENT = "perception"
 _INFO_WARN_PERIOD_S = 3.0  # "no camera_info" at most this often
 _ERROR_REPEAT_S = 1.0  # the same error again within this is not re-reported (a bad stream at 30 Hz)
@@ -77,7 +88,7 @@ _ERROR_REPEAT_S = 1.0  # the same error again within this is not re-reported (a 
 _SIM_CAMERA_POSITION = (1.15, 0.25, 0.7)
 _SIM_CAMERA_XYZW = (0.507436633, 0.788051212, -0.293047367, -0.188697089)
 SOURCES = ("topics", "realsense")
-DETECTIONS = ("none", "masks", "boxes")
+DETECTIONS = ("none", "masks", "boxes", "labels")
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,8 @@ class PerceptionNodeConfig:
     base_frame: str = "panda_link0"  # frame of the published objects (the robot base, z up)
     source: str = "topics"  # topics: the camera topics; realsense: read the camera directly
     # none: cluster points above the table (object_0, ...); masks: /robospatial/detections/masks
-    # (InstanceMasks) names the objects; boxes: /robospatial/detections/boxes (BoxDetections2D)
+    # (InstanceMasks) names the objects; boxes: /robospatial/detections/boxes (BoxDetections2D);
+    # labels: /robospatial/detections/labels, a Gazebo or Isaac segmentation image (see labels.*)
     detections: str = "none"
     sync_tolerance_s: float = 0.02  # colour, depth and detections match when their stamps differ by at most this
     sync_queue_size: int = 10  # messages kept per stream while waiting for a match (slow detectors)
@@ -134,6 +146,10 @@ class PerceptionNodeConfig:
     publish_cloud: bool = False  # publish the downsampled cloud on /robospatial/cloud (RELIABLE, base_frame)
     cloud_max_points: int = 20000  # at most this many cloud points (20k = 320 kB; DDS best-effort drops > ~1 MB)
     status_every_n: int = 100  # an OK status on the first frame and every n-th after it; errors always
+    # Clustered objects keep their id across frames (matched by position and look); operator names stick to it.
+    track_objects: bool = True
+    tracking: TrackerConfig = field(default_factory=TrackerConfig)  # how objects are matched between frames
+    labels: LabelConfig = field(default_factory=LabelConfig)  # detections: labels (encoding, id -> name map)
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)  # the pipeline (lengths in metres)
     realsense: RealSenseNodeConfig = field(default_factory=RealSenseNodeConfig)
 
@@ -205,6 +221,12 @@ class PerceptionNode(Node):
             raise
         self.camera_to_world = self.settings.camera_to_world()  # (4, 4) optical frame -> base_frame, metres
         self._perception = Perception(self.settings.perception)
+        self._tracker = ObjectTracker(self.settings.tracking, self.settings.perception.support_name)
+        try:  # the id -> name map of label images, read once (a missing file is a start-up error)
+            self._label_names = self.settings.labels.id_names() if self.settings.detections == "labels" else {}
+        except ConfigError as exc:
+            self.get_logger().fatal(f"invalid parameters: {exc}")
+            raise
         self._lock = threading.Lock()
         self._pending: tuple | None = None  # the newest matched (colour, depth, detections) not yet processed
         self._info: CameraInfo | None = None
@@ -224,6 +246,8 @@ class PerceptionNode(Node):
             self._start_tf()
         on_config_change(self, PerceptionNodeConfig, self._apply_settings)
         work = MutuallyExclusiveCallbackGroup()
+        # In the work group: a name never changes the tracker while a frame is being perceived.
+        self.create_subscription(String, NAMES_TOPIC, self._on_name, RELIABLE, callback_group=work)
         if cfg.source == "realsense":
             self.create_timer(0.5 / cfg.realsense.fps, self._read_camera, callback_group=work)
             return
@@ -236,8 +260,12 @@ class PerceptionNode(Node):
         subscribe(Image, DEPTH_TOPIC, functools.partial(self._on_input, "depth"))
         subscribe(CameraInfo, CAMERA_INFO_TOPIC, self._on_info)
         if cfg.detections != "none":
-            masks = cfg.detections == "masks"
-            msg_type, topic = (InstanceMasks, MASKS_TOPIC) if masks else (BoxDetections2D, BOXES_TOPIC)
+            inputs_by_kind = {
+                "masks": (InstanceMasks, MASKS_TOPIC),
+                "boxes": (BoxDetections2D, BOXES_TOPIC),
+                "labels": (Image, LABELS_TOPIC),
+            }
+            msg_type, topic = inputs_by_kind[cfg.detections]
             subscribe(msg_type, topic, functools.partial(self._on_input, "detections"))
         self.get_logger().info(
             f"perceiving {COLOR_TOPIC} + {DEPTH_TOPIC} (detections: {cfg.detections}) "
@@ -347,11 +375,26 @@ class PerceptionNode(Node):
             return None
         if isinstance(msg, BoxDetections2D):
             return boxes_from_msg(msg)
+        if isinstance(msg, Image):  # a segmentation label image
+            if (msg.width, msg.height) != (width, height):
+                raise MessageError(f"the label image is {msg.width}x{msg.height} but the images are {width}x{height}")
+            labels = self.settings.labels
+            return masks_from_labels(labels_from_msg(msg), labels.encoding, self._label_names, labels.background_ids)
         if (msg.labels.width, msg.labels.height) != (width, height):
             raise MessageError(
                 f"instance masks are {msg.labels.width}x{msg.labels.height} but the images are {width}x{height}"
             )
         return masks_from_msg(msg)
+
+    def _on_name(self, msg: String) -> None:
+        """'call object 3 the mug': remembered with the object's stable id; a bad one is a status error."""
+
+        def name() -> None:
+            cmd = parse_naming(msg.data)
+            target = self._tracker.name(cmd.reference, cmd.name)
+            self._report(NodeStatus.OK, f"{target} is now called {cmd.name!r}")
+
+        self._guarded(name)
 
     def _read_camera(self) -> None:
         """source: realsense; (re)opens the camera every retry_s until it works."""
@@ -395,6 +438,8 @@ class PerceptionNode(Node):
     def _perceive(self, frame: RGBDFrame, detections: Any, stamp: Any) -> None:
         t0, cfg = time.perf_counter(), self.settings  # one snapshot: a parameter set may swap it meanwhile
         result = self._perception.perceive(frame, detections)
+        if cfg.track_objects:
+            result.scene = self._tracker.update(result.scene)
         msg = scene_to_msg(result.scene, cfg.base_frame, result.support_height_m, stamp)
         self._objects_pub.publish(msg)
         if self._markers_pub.get_subscription_count():

@@ -36,6 +36,7 @@ from visualization_msgs.msg import MarkerArray
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError, one_line
 from robospatial_ros.core.language.commands import PlacementCommand
+from robospatial_ros.core.language.naming import NamingCommand
 from robospatial_ros.core.language.questions import parse_question
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig
@@ -43,7 +44,7 @@ from robospatial_ros.core.planning.reachability import load_arm_model
 from robospatial_ros.core.reasoning.backends import BACKEND_NAMES, VLMBackendConfig, make_backend
 from robospatial_ros.core.reasoning.job import JobConfig, backend_candidates, plan_placement, reach_filter
 from robospatial_ros.core.reasoning.placement import Placement
-from robospatial_ros.core.reasoning.requests import parse_request, placement_answer
+from robospatial_ros.core.reasoning.requests import naming_text, parse_request, placement_answer
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
 from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer, SpatialQuery
@@ -55,6 +56,7 @@ from robospatial_ros.ros.common import (
     DEPTH_TOPIC,
     LATCHED,
     MARKERS_TOPIC,
+    NAMES_TOPIC,
     OBJECTS_TOPIC,
     PLACEMENT_TOPIC,
     QUERY_TOPIC,
@@ -122,6 +124,7 @@ class ReasonerNode(Node):
         self._answers = self.create_publisher(SpatialAnswer, ANSWER_TOPIC, RELIABLE)
         self._placements = self.create_publisher(PoseStamped, PLACEMENT_TOPIC, RELIABLE)
         self._markers = self.create_publisher(MarkerArray, MARKERS_TOPIC, RELIABLE)
+        self._names = self.create_publisher(String, NAMES_TOPIC, RELIABLE)
         self._objects_sub = self.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, self._on_objects, LATCHED)
         self.create_subscription(String, COMMAND_TOPIC, self._on_command, RELIABLE)
         self.create_subscription(SpatialQuery, QUERY_TOPIC, self._on_query, RELIABLE)
@@ -190,7 +193,9 @@ class ReasonerNode(Node):
                 parsed = parse_request(text, view.scene.names)
             else:
                 parsed = parse_question(text, view.scene.names, query_type, frame)
-            if isinstance(parsed, PlacementCommand):
+            if isinstance(parsed, NamingCommand):
+                out = self._name(parsed, text, qid)
+            elif isinstance(parsed, PlacementCommand):
                 out, markers, pose = self._place(view, parsed, text, qid, stamp)
             else:
                 answer = self.backend.answer(view, parsed, self._camera_frame(view))
@@ -212,6 +217,15 @@ class ReasonerNode(Node):
             self.status.ok(event, f"{one_line(text, 60)!r} -> {one_line(out.answer, 60)}", qid)
         else:
             self.status.warn(event, f"{one_line(text, 60)!r}: {out.error}", qid)
+
+    def _name(self, cmd: NamingCommand, text: str, qid: str) -> SpatialAnswer:
+        """Forward a naming command (its reference resolved to an id) to the perception node, which
+        remembers the name with the id; the next objects message carries it."""
+        self._names.publish(String(data=naming_text(cmd)))
+        answer = f"{cmd.reference} is now called {cmd.name!r}"
+        return SpatialAnswer(
+            query_id=qid, question=text, success=True, type="naming", target=cmd.reference, answer=answer
+        )
 
     def _place(
         self, view: SceneView, cmd: PlacementCommand, text: str, qid: str, stamp: Any
