@@ -130,7 +130,7 @@ def test_every_context_point_is_free_and_on_the_requested_side(scene, data):
 
 
 def _on_side(view, rv, pts, frame, rel):
-    """The side rule of DESIGN.md section 3, recomputed from first principles."""
+    """The side rule of docs/architecture.md ("Configuration"), recomputed from first principles."""
     if frame is Frame.OBJECT:
         d = pts - rv.obj.box.center
         fwd = rv.obj.facing.copy()

@@ -1,6 +1,6 @@
 """Scenes: named 3D boxes plus the camera that sees them.
 
-The file format is the RoboSpatial annotation shape (DESIGN.md section 3):
+The file format is the RoboSpatial annotation shape (docs/architecture.md, "Scene files"):
 
     {"image_size": [W, H],
      "camera_annotations": {"intrinsic": 4x4 or 3x3, "extrinsic": 4x4 camera-to-world (optical)},

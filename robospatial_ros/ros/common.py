@@ -17,7 +17,7 @@ from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.msg import NodeStatus
 from robospatial_ros.ros.conversions import status_msg
 
-# Default topic names (DESIGN.md section 4); every one is remappable.
+# Default topic names (docs/architecture.md, "Topics"); every one is remappable.
 COLOR_TOPIC = "/camera/camera/color/image_raw"
 DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
 CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
@@ -40,7 +40,7 @@ NAMES_TOPIC = "/robospatial/names"
 # Commands, answers, plans and statuses must not be lost: reliable, and deep enough for a burst.
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # Camera streams: only the latest frame matters. RELIABLE, not BEST_EFFORT: with Fast DDS's
-# default transports best-effort silently drops messages over ~1 MB (DESIGN.md section 5).
+# default transports best-effort silently drops messages over ~1 MB (measured: see the README's ROS section).
 SENSOR = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # The latest scene, also for late joiners.
 LATCHED = QoSProfile(

@@ -54,7 +54,7 @@ def footprint_fits(grid: OccupancyGrid, hull: np.ndarray, buffer_cells: int, buf
 
     Covers >= 1 cell centre, only free cells, lies within the grid's cell centres, and the
     occupied share of the `buffer_cells`-wide ring around it is under `buffer_ratio`
-    (DESIGN.md; the reference generator divides by the footprint's cell count instead).
+    (docs/architecture.md, deviations; the reference generator divides by the footprint's cell count instead).
     """
     ny, nx = grid.shape
     first = np.array([grid.x0, grid.y0]) + grid.resolution_m / 2

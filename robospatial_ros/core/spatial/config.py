@@ -144,7 +144,7 @@ def category_matches(category: str, listed: tuple[str, ...], mode: str) -> bool:
 
 @dataclass(frozen=True)
 class SpatialConfig:
-    """Knobs of the spatial core; lengths in metres. See DESIGN.md section 3."""
+    """Knobs of the spatial core; lengths in metres. See docs/architecture.md, "Spatial semantics"."""
 
     # strict: extents must separate (A.max_x < B.min_x); lenient: centroids decide.
     strictness: str = "strict"

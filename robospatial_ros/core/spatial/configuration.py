@@ -1,6 +1,6 @@
 """Spatial configuration: which of left/right/in front/behind/above/below hold for A w.r.t. B.
 
-Rules (DESIGN.md section 3, reference generator semantics):
+Rules (docs/architecture.md, "Configuration"; reference generator semantics):
 - ego: left/right from image-column extents of the silhouettes, in front/behind from
   optical depth ranges; world: the same (world_heading camera) or the robot base axes
   (world_heading base), as `frames.frame_rule` decides; object: signs of the centre offset

@@ -1,6 +1,6 @@
 """The frame rule: which axes decide left / right / in front / behind for a query's frame.
 
-RoboSpatial asks each relation in three frames (DESIGN.md section 3). Above / below compare true
+RoboSpatial asks each relation in three frames (docs/architecture.md, "Frames"). Above / below compare true
 world heights in every frame, so the rule only concerns the four planar sides:
 
 - ego: the camera's view. Left / right compare image columns of the objects' projected silhouettes,

@@ -1,7 +1,7 @@
 """The occupancy grid a query sees: the support area with every obstacle but the ones it leaves out.
 
 A cell is occupied when its centre lies inside the convex hull of an obstacle's
-footprint. Deliberate differences from the reference generator (DESIGN.md):
+footprint. Deliberate differences from the reference generator (docs/architecture.md):
 the support under the reference object bounds the grid instead of filling it,
 and anything no higher than that support's top (the floor under a table) is not
 an obstacle on it. The grid itself is `grid.OccupancyGrid`; the per-scene stamps

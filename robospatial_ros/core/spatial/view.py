@@ -298,7 +298,7 @@ def _grid_area(view: SceneView, support: SceneObject | None) -> tuple[np.ndarray
 def _build_layers(view: SceneView, support: SceneObject | None) -> ObstacleLayers:
     """The grid over `support`'s top (or the objects' extent) with every obstacle stamped.
 
-    Deliberate differences from the reference generator (DESIGN.md): the support bounds the
+    Deliberate differences from the reference generator (docs/architecture.md): the support bounds the
     grid instead of filling it, and anything no higher than its top (the floor under a table)
     is not an obstacle on it.
     """
