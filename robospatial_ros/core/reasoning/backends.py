@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,12 +62,17 @@ class VLMBackendConfig:
     point_convention: str = "normalized"  # how the model writes points: normalized | qwen1000 | pixels
     box_convention: str = "pixels"  # how it writes boxes: pixels (Qwen2.5-VL) | qwen1000 (Qwen2-VL) | normalized
     fallback_to_geometric: bool = False  # verify: when every model point is rejected, use the core's answer
+    # hybrid: a grounded object whose footprint centre lies within this of a tracked object (world xy, metres)
+    # takes that object's stable id and user name, so "object 3" and operator names survive grounding
+    id_match_distance_m: float = 0.08
     hf: HFConfig = field(default_factory=HFConfig)
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
 
     def __post_init__(self) -> None:
         if self.client not in CLIENTS:
             raise ConfigError(f"client must be one of {', '.join(CLIENTS)}, got {self.client!r}")
+        if not (math.isfinite(self.id_match_distance_m) and self.id_match_distance_m >= 0):
+            raise ConfigError(f"id_match_distance_m must be a finite distance >= 0, got {self.id_match_distance_m}")
         for name in ("point_convention", "box_convention"):
             value = getattr(self, name)
             if value not in [c.value for c in PointConvention]:
@@ -332,7 +338,8 @@ class HybridBackend:
         self.geometric = GeometricBackend(spatial)
 
     def ground(self, frame: RGBDFrame) -> Scene:
-        """Ask the model for labelled boxes and turn them into a 3D scene (support + objects)."""
+        """Ask the model for labelled boxes and turn them into a 3D scene (support + objects); perception
+        gives each object its colour and size class from its pixels and box, as for any detector."""
         reply = self.client.answer_texts([VisualQuestion(frame.color, grounding_prompt())])[0]
         boxes = parse_boxes(reply, self.boxes, seen_size(self.client, frame))
         scale = np.array([frame.width, frame.height] * 2, dtype=float)
@@ -341,6 +348,8 @@ class HybridBackend:
 
     def grounded_view(self, view: SceneView, frame: RGBDFrame | None) -> SceneView:
         scene = self.ground(_need_frame(frame, self.name))
+        support = self.perception.config.support_name
+        scene = carry_ids(scene, view.scene, IdMatch(self.config.id_match_distance_m, support))
         scene = dataclasses.replace(scene, base_to_world=view.scene.base_to_world)  # the robot base pose stays
         return SceneView(scene, self.geometric.reasoner.config).prepare()
 
@@ -359,6 +368,64 @@ class HybridBackend:
         grounded = self.grounded_view(view, frame)
         parsed = parse_command(command.text, grounded.scene.names) if command.text else command
         return self.geometric.place(grounded, parsed, allowed)
+
+
+# --- stable ids on a grounded scene ------------------------------------------------------------------
+
+_TRACKED_ID = re.compile(r"^object_\d+$")  # the perception tracker's ids (core.perception.tracking)
+
+
+@dataclass(frozen=True)
+class IdMatch:
+    """How `carry_ids` pairs a grounded object with a tracked one."""
+
+    max_distance_m: float  # footprint centres (world xy) at most this far apart are the same object
+    support_name: str = "table"  # never renamed, never matched
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_distance_m) and self.max_distance_m >= 0):
+            raise ConfigError(f"max_distance_m must be a finite distance >= 0, got {self.max_distance_m}")
+
+
+def carry_ids(grounded: Scene, tracked: Scene, match: IdMatch) -> Scene:
+    """`grounded` with each object that stands where a tracked object (`object_<k>`, the perception node's
+    stable ids) stands renamed to that id, keeping the model's label as its category ("the mug", "the red
+    mug" still resolve) unless an operator named it (then the user name is the category, as the tracker
+    does). Pairs are taken cheapest first, each side once; unmatched objects keep the model's names."""
+    ids = _nearest_pairs(grounded, tracked, match)
+    taken = set(ids.values()) | {match.support_name}
+    out = []
+    for k, obj in enumerate(grounded.objects):
+        if k in ids:
+            user = tracked.get(ids[k]).user_name
+            out.append(dataclasses.replace(obj, name=ids[k], category=user or obj.category, user_name=user))
+        elif obj.name != match.support_name and obj.name in taken:  # a model label that reads like a taken id
+            out.append(dataclasses.replace(obj, name=_free_name(f"grounded {obj.category}", taken)))
+            taken.add(out[-1].name)
+        else:
+            out.append(obj)
+    return grounded.with_objects(tuple(out))
+
+
+def _nearest_pairs(grounded: Scene, tracked: Scene, match: IdMatch) -> dict[int, str]:
+    """index into grounded.objects -> the tracked id it takes."""
+    ours = [(k, o) for k, o in enumerate(grounded.objects) if o.name != match.support_name]
+    theirs = [o for o in tracked.objects if _TRACKED_ID.match(o.name)]
+    pairs = sorted(
+        (float(np.linalg.norm(o.box.center[:2] - t.box.center[:2])), k, t.name) for k, o in ours for t in theirs
+    )
+    out: dict[int, str] = {}
+    for distance, k, tid in pairs:  # greedy: a handful of objects
+        if distance <= match.max_distance_m and k not in out and tid not in out.values():
+            out[k] = tid
+    return out
+
+
+def _free_name(base: str, taken: set[str]) -> str:
+    n = 1
+    while f"{base} {n}" in taken:
+        n += 1
+    return f"{base} {n}"
 
 
 # --- construction -----------------------------------------------------------------------------------
