@@ -7,10 +7,13 @@ process where ros2 launch is not installed).
 
 Parameters of a node, each layer overriding the ones before it: config/<node>.yaml; the values the
 setup implies (the perception camera pose from urdf/workcell.urdf, or with sim:=true the simulated
-camera's); the user's params_file; the launch arguments given explicitly (backend, plan_only,
-use_sim_time; left empty they set nothing). A node that exits shuts the launch down with its name,
-exit code and last error line (exit code 1), unless respawn:=true restarts it. bag:=BAG plays a
-recording's camera topics into the graph (robospatial replay). RViz: rviz2 -d
+camera's; with camera:=gazebo|isaac the segmentation labels as detections); the user's params_file;
+the launch arguments given explicitly (backend, plan_only, use_sim_time, labels_encoding, labels_file;
+left empty they set nothing). camera:=gazebo|isaac (without sim) reads the simulator's segmentation
+camera: labels_topic (default gazebo /segmentation/labels_map, isaac /semantic_segmentation) is
+remapped onto /robospatial/detections/labels, labels_file names the ids. A node that exits shuts the
+launch down with its name, exit code and last error line (exit code 1), unless respawn:=true restarts
+it. bag:=BAG plays a recording's camera topics into the graph (robospatial replay). RViz: rviz2 -d
 $(ros2 pkg prefix robospatial_ros)/share/robospatial_ros/config/robospatial.rviz
 """
 
@@ -88,18 +91,19 @@ class UserParams(Substitution):
         return os.path.abspath(path)
 
 
-class CameraTopic(Substitution):
-    """The topic the `camera` and `camera_namespace` arguments put in place of a default camera topic."""
+class RemappedTopic(Substitution):
+    """The topic the launch arguments put in place of one of a node's default topics: `camera` and
+    `camera_namespace` for the camera topics, `camera:=gazebo|isaac` and `labels_topic` for the labels."""
 
-    def __init__(self, topic: str):
+    def __init__(self, spec: graph.NodeSpec, topic: str):
         super().__init__()
-        self.topic = topic
+        self.spec, self.topic = spec, topic
 
     def describe(self) -> str:
-        return f"<{self.topic} of the camera argument>"
+        return f"<{self.topic} of the camera arguments>"
 
     def perform(self, context) -> str:
-        return graph.camera_remaps(_launch_args(context)).get(self.topic, self.topic)
+        return graph.node_remaps(_launch_args(context), self.spec).get(self.topic, self.topic)
 
 
 class ClockFlag(Substitution):
@@ -137,7 +141,9 @@ def _watch(node: Node, name: str, required: bool) -> list:
 
 
 def _graph_node(spec: graph.NodeSpec, files: graph.PackageFiles) -> Node:
-    remaps = [(t, CameraTopic(t)) for t in graph.DEFAULT_CAMERA_TOPICS] if spec in graph.CAMERA_NODES else []
+    topics = list(graph.DEFAULT_CAMERA_TOPICS) if spec in graph.CAMERA_NODES else []
+    topics += [graph.LABELS_TOPIC] if spec is graph.PERCEPTION else []
+    remaps = [(t, RemappedTopic(spec, t)) for t in topics]
     return Node(
         package=graph.PACKAGE,
         executable=spec.executable,

@@ -19,6 +19,7 @@ from robospatial_ros.msg import DetectedObjectArray, NodeStatus, PickPlacePlan, 
 from robospatial_ros.ros import common
 from robospatial_ros.ros.graph import (
     CAMERA_REMAPS,
+    LABELS_TOPIC,
     PACKAGE,
     SIM_GRAPH,
     launch_arguments,
@@ -205,13 +206,25 @@ def test_bag_argument_plays_a_recording_into_the_graph(tmp_path, large_data_dds)
 
 
 def test_isaac_camera_topics_are_remapped(tmp_path):
+    """camera:=isaac: the camera topics and Isaac's segmentation labels (labels_topic) are read, the labels
+    as 32SC1 ids named by labels_file."""
     domain = fresh_domain_id()
-    with ros2_launch(launch_env(domain, tmp_path), "camera:=isaac") as launch:
+    names = tmp_path / "isaac_labels.json"
+    names.write_text('{"0": {"class": "BACKGROUND"}, "2": {"class": "mug"}}')
+    args = ("camera:=isaac", "labels_topic:=/isaac/semantic_segmentation", f"labels_file:={names}")
+    with ros2_launch(launch_env(domain, tmp_path), *args) as launch:
         probe = Probe(domain)
         try:
             for topic in CAMERA_REMAPS["isaac"].values():  # perception (and the reasoner's model backends) read them
                 assert probe.spin_until(lambda t=topic: probe.node.count_subscribers(t) >= 1, 40), launch.output
             assert probe.node.count_subscribers(common.COLOR_TOPIC) == 0
+            assert probe.spin_until(lambda: probe.node.count_subscribers("/isaac/semantic_segmentation") == 1, 15)
+            assert probe.node.count_subscribers(LABELS_TOPIC) == 0
+            assert probe.get_parameters("perception", ["detections", "labels.encoding", "labels.names_file"]) == {
+                "detections": "labels",
+                "labels.encoding": "ids",
+                "labels.names_file": str(names.resolve()),
+            }
         finally:
             probe.close()
         assert launch.stop() == 0, launch.output[-3000:]

@@ -2,6 +2,7 @@
 the launch file itself runs under the real launch system in test_launch.py."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from robospatial_ros.core.reasoning.backends import BACKEND_NAMES
 from robospatial_ros.core.urdf import UrdfError, frame_transform
 from robospatial_ros.ros.graph import (
     CAMERA_REMAPS,
+    LABELS_TOPIC,
     REASONER,
     SIM_GRAPH,
     LaunchArgs,
@@ -54,15 +56,24 @@ def test_graph_for_launch_arguments():
     assert [p.spec.name for p in robot] == ["perception", "reasoner", "planner"]
     by_name = {p.spec.name: p for p in robot}
     assert by_name["perception"].remaps["/camera/camera/aligned_depth_to_color/image_raw"] == "/rgbd_camera/depth_image"
-    assert by_name["reasoner"].remaps == by_name["perception"].remaps  # its model backends read the camera too
+    # its model backends read the camera too; only perception reads Gazebo's segmentation labels
+    camera_topics = {k: v for k, v in by_name["perception"].remaps.items() if k != LABELS_TOPIC}
+    assert by_name["reasoner"].remaps == camera_topics == CAMERA_REMAPS["gazebo"]
+    assert by_name["perception"].remaps[LABELS_TOPIC] == "/segmentation/labels_map"
     assert by_name["planner"].remaps == {}
     assert by_name["planner"].explicit == {"plan_only": False} and by_name["reasoner"].explicit == {
         "backend": "geometric"
     }
     # The camera pose and the workspace derive from the URDF's mount and table (layer 2), below the
     # user's params files; the workspace starts in front of the robot base, so its plate is ignored.
+    # camera gazebo: the objects are named from its segmentation camera's labels (gz-sensors' labels_map).
     derived = by_name["perception"].derived
-    assert derived == {**camera_pose_overrides(files.urdf), **workspace_overrides(files.urdf)}
+    labels = {"detections": "labels", "labels.encoding": "gazebo_semantic"}
+    assert derived == {**camera_pose_overrides(files.urdf), **workspace_overrides(files.urdf), **labels}
+    assert graph_for(LaunchArgs(), files)[0].derived == {
+        **camera_pose_overrides(files.urdf),
+        **workspace_overrides(files.urdf),
+    }
     assert derived["perception.workspace_min_xyz_m"][0] > 0.1 and derived["perception.workspace_max_xyz_m"][2] > 0.3
     ns = graph_for(LaunchArgs(camera_namespace="/arm_cam/d435"))[0].remaps
     assert ns["/camera/camera/color/image_raw"] == "/arm_cam/d435/color/image_raw"
@@ -70,6 +81,7 @@ def test_graph_for_launch_arguments():
     assert [p.spec for p in sim] == list(SIM_GRAPH)
     assert sim[0].remaps == CAMERA_REMAPS["isaac"]  # the simulator publishes on the chosen camera's topics
     assert sim[1].derived["detections"] == "masks"
+    assert LABELS_TOPIC not in sim[1].remaps  # the simulator's masks, not label images
     with pytest.raises(ConfigError, match="robot"):
         LaunchArgs(robot="ur5")
     with pytest.raises(ConfigError, match="camera"):
@@ -126,3 +138,32 @@ def test_params_files_written_for_a_layer_are_read_by_ros(tmp_path):
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_simulator_label_arguments(tmp_path):
+    """camera:=gazebo|isaac without sim: the label topic remapped onto the perception node's, the encoding
+    (derived per simulator, or given), the names file (explicit layer); misuse is a ConfigError."""
+    from robospatial_ros.ros.nodes.perception_node import LABELS_TOPIC as NODE_LABELS_TOPIC
+
+    assert LABELS_TOPIC == NODE_LABELS_TOPIC
+    names = tmp_path / "labels.yaml"
+    names.write_text("0: BACKGROUND\n2: mug\n")
+    isaac = LaunchArgs(camera="isaac", labels_file=str(names))
+    perception = graph_for(isaac)[0]
+    assert perception.remaps[LABELS_TOPIC] == "/semantic_segmentation"
+    assert perception.derived["detections"] == "labels" and perception.derived["labels.encoding"] == "ids"
+    assert perception.explicit == {"labels.names_file": str(names.resolve())}
+    panoptic = LaunchArgs.from_strings(
+        {"camera": "gazebo", "labels_topic": "/cam/panoptic/labels_map", "labels_encoding": "gazebo_panoptic"}
+    )
+    perception = graph_for(panoptic)[0]
+    assert perception.remaps[LABELS_TOPIC] == "/cam/panoptic/labels_map"
+    assert perception.explicit == {"labels.encoding": "gazebo_panoptic"}
+    for bad, needle in (
+        ({"labels_file": str(names)}, re.escape("apply to camera:=gazebo|isaac without sim")),
+        ({"camera": "gazebo", "sim": "true", "labels_topic": "/x"}, "sim is true"),
+        ({"camera": "gazebo", "labels_encoding": "rgb"}, "labels_encoding"),
+        ({"camera": "isaac", "labels_file": str(tmp_path / "missing.yaml")}, "labels_file not found"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            LaunchArgs.from_strings(bad)

@@ -3,7 +3,7 @@
     robospatial ask --scene SCENE.json "is the mug left of the bowl?" [--json] [--config CORE.yaml]
     robospatial ask --scene SCENE.json --questions FILE.jsonl [--json]
     robospatial perceive --color C.png --depth D.png --intrinsics K.json [--ask Q | --command C] [--json] [--out DIR]
-    robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--out DIR]
+    robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--detections D] [--out DIR]
     robospatial bringup [--sim] [--params FILE]
     robospatial replay BAG [--rate R] [--loop] [--ros-args -r FROM:=TO ...]
     robospatial bench query|perception|sim|ros|vlm|datagen|train
@@ -72,14 +72,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     frame = Frame(args.frame) if args.frame else None
     if args.direct:  # the same pipeline as plain function calls, no ROS
+        from robospatial_ros.ros.graph import package_files
         from robospatial_ros.sim.demo import DemoConfig, run_sim_demo
 
-        report = run_sim_demo(args.command, args.seed, DemoConfig(spatial=_spatial_config(args)), Path(args.out), frame)
+        config = DemoConfig(spatial=_spatial_config(args), detections=args.detections)
+        if args.detections == "none":  # clustering: the workspace the graph derives from the URDF's table
+            config = config.with_urdf_workspace(package_files().urdf)
+        report = run_sim_demo(args.command, args.seed, config, Path(args.out), frame)
     else:
         from robospatial_ros.ros.graph_demo import run_graph_demo
 
-        spatial = _spatial_config(args)
-        report = run_graph_demo(args.command, args.seed, spatial, Path(args.out), frame, domain_id=args.domain_id)
+        spatial, out = _spatial_config(args), Path(args.out)
+        report = run_graph_demo(
+            args.command, args.seed, spatial, out, frame, domain_id=args.domain_id, detections=args.detections
+        )
     return 0 if report["success"] else 1
 
 
@@ -139,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="tabletop layout seed")
     demo.add_argument("--frame", choices=["ego", "world", "object"], help="override the command's frame")
     demo.add_argument("--direct", action="store_true", help="the same job as function calls, not the ROS 2 graph")
+    demo.add_argument(
+        "--detections",
+        choices=["masks", "none"],
+        default="masks",
+        help="masks: the simulator's instance masks name the objects; none: perception alone names them "
+        "(object_0, ... by clustering, referred to by colour, size or position, e.g. 'the yellow object')",
+    )
     demo.add_argument("--scene", help="instead: answer a set of questions on this scene JSON (no simulator)")
     demo.add_argument("--out", default="demo_out", help="output directory for the PNG and JSON report")
     demo.add_argument(

@@ -9,10 +9,11 @@ first line; pip installs `robospatial-<name>` and a `lib/robospatial_ros/<execut
 A node's parameters come in four layers, each overriding the ones before it (launch and bringup alike):
 1. the package's `config/<node>.yaml` (the node dataclass's defaults, restated for reading);
 2. values derived from the setup: the perception camera pose from the workcell URDF's camera mount and
-   its workspace from the URDF's table,
-   or with `sim` the simulated D435's pose and its masks;
+   its workspace from the URDF's table (with `camera:=gazebo|isaac` also the simulator's segmentation
+   labels as detections, in that simulator's encoding), or with `sim` the simulated D435's pose and its masks;
 3. the user's `params_file` (launch) / `--params` (bringup);
-4. the launch arguments given explicitly (`backend`, `plan_only`, `use_sim_time`); left empty they set nothing.
+4. the launch arguments given explicitly (`backend`, `plan_only`, `use_sim_time`, `labels_encoding`,
+   `labels_file`); left empty they set nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from robospatial_ros.core.errors import ConfigError
+from robospatial_ros.core.perception.labels import LABEL_ENCODINGS
 
 PACKAGE = "robospatial_ros"
 _CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root, when running from a checkout
@@ -76,6 +78,30 @@ CAMERA_REMAPS = {
     },
 }
 DEFAULT_CAMERA_TOPICS = tuple(CAMERA_REMAPS["gazebo"])
+
+# The perception node's label-image input (perception_node.LABELS_TOPIC; a test keeps them equal): restated
+# so that declaring the launch arguments does not import the node.
+LABELS_TOPIC = "/robospatial/detections/labels"
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """A simulator's segmentation camera: the label image topic remapped onto LABELS_TOPIC, and its encoding."""
+
+    topic: str
+    encoding: str  # core.perception.labels.LABEL_ENCODINGS
+
+
+# With camera:=gazebo|isaac (no sim) the perception node names objects from the simulator's label images.
+LABEL_SOURCES = {
+    # gz-sensors' segmentation camera (<sensor type="segmentation">, <topic>segmentation</topic>) publishes
+    # <topic>/labels_map (rgb8: the label in every channel; panoptic mode: label + instance count) and
+    # <topic>/colored_map; ros_gz_bridge / ros_gz_image bring labels_map to ROS 2 under the same name.
+    "gazebo": LabelSource("/segmentation/labels_map", "gazebo_semantic"),
+    # Isaac Sim's ROS2 Camera Helper, type semantic_segmentation (or instance_segmentation): 32SC1 ids; its
+    # labels JSON ({"0": {"class": "BACKGROUND"}, ...}, on semantic_labels) saved to a file is the labels_file.
+    "isaac": LabelSource("/semantic_segmentation", "ids"),
+}
 # The reasoner's backends (core.reasoning.backends.BACKEND_NAMES; a test keeps them equal): listed here
 # so that declaring the launch arguments does not import the backends.
 BACKENDS = ("geometric", "hf", "openai", "hybrid", "verify")
@@ -120,7 +146,8 @@ class LaunchArgs:
         "realsense",
         "which camera topics the graph reads: realsense (realsense2_camera, under camera_namespace), gazebo "
         "(/rgbd_camera/image, /rgbd_camera/depth_image 32FC1, /rgbd_camera/camera_info), isaac (/rgb, /depth, "
-        "/camera_info); with sim:=true the simulator publishes on them",
+        "/camera_info); gazebo and isaac without sim also name objects from the simulator's segmentation "
+        "labels (see labels_topic, labels_encoding, labels_file); with sim:=true the simulator publishes on them",
         tuple(CAMERA_REMAPS),
     )
     camera_namespace: str = _arg("/camera/camera", "realsense2_camera's <camera_namespace>/<camera_name>")
@@ -162,6 +189,23 @@ class LaunchArgs:
         "(robospatial replay); record the topics the camera argument names",
     )
     bag_rate: float = _arg(1.0, "bag replay speed: 1 as recorded, 2 twice as fast, 0 as fast as it goes", (), _rate)
+    labels_topic: str = _arg(
+        "",
+        "camera gazebo|isaac: the segmentation camera's label image topic; empty: gazebo "
+        f"{LABEL_SOURCES['gazebo'].topic}, isaac {LABEL_SOURCES['isaac'].topic}",
+    )
+    labels_encoding: str | None = _arg(
+        None,
+        "camera gazebo|isaac: how the label image codes ids: ids (Isaac 32SC1, any 16UC1), gazebo_semantic, "
+        "gazebo_panoptic; empty: gazebo_semantic for gazebo, ids for isaac",
+        ("", *LABEL_ENCODINGS),
+        _optional_text,
+    )
+    labels_file: str = _arg(
+        "",
+        "camera gazebo|isaac: the label id -> object name map, a YAML or JSON file {id: name} (Isaac's labels "
+        "JSON as saved works); without it the params' labels.names / labels.names_file",
+    )
     respawn: bool = _arg(
         False,
         "false: a node that exits shuts the launch down, naming it and why; true: restart it after 2 s",
@@ -180,6 +224,29 @@ class LaunchArgs:
             raise ConfigError(f"bag_rate must be >= 0 (0: as fast as it goes), got {self.bag_rate!r}")
         if self.sim and self.bag:
             raise ConfigError("sim and bag both publish the camera topics: use one of them")
+        self._check_labels()
+
+    @property
+    def label_source(self) -> LabelSource | None:
+        """The simulator segmentation camera the perception node reads (camera gazebo|isaac without sim)."""
+        if self.sim or self.camera not in LABEL_SOURCES:
+            return None
+        source = LABEL_SOURCES[self.camera]
+        return LabelSource(self.labels_topic or source.topic, self.labels_encoding or source.encoding)
+
+    def _check_labels(self) -> None:
+        if self.labels_encoding is not None and self.labels_encoding not in LABEL_ENCODINGS:
+            raise ConfigError(
+                f"unknown labels_encoding {self.labels_encoding!r}; available: {', '.join(LABEL_ENCODINGS)}"
+            )
+        given = [n for n in ("labels_topic", "labels_encoding", "labels_file") if getattr(self, n)]
+        if given and self.label_source is None:
+            raise ConfigError(
+                f"{', '.join(given)} apply to camera:=gazebo|isaac without sim (camera is {self.camera!r}"
+                f"{', sim is true' if self.sim else ''})"
+            )
+        if self.labels_file and not Path(self.labels_file).is_file():
+            raise ConfigError(f"labels_file not found: {self.labels_file}")
 
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> LaunchArgs:
@@ -306,6 +373,21 @@ def camera_remaps(args: LaunchArgs) -> dict[str, str]:
     return {topic: topic.replace("/camera/camera", ns, 1) for topic in DEFAULT_CAMERA_TOPICS if ns != "/camera/camera"}
 
 
+def node_remaps(args: LaunchArgs, spec: NodeSpec) -> dict[str, str]:
+    """The topic remaps of `spec`: the camera topics (CAMERA_NODES) and, for the perception node reading a
+    simulator's segmentation camera, its label topic onto LABELS_TOPIC."""
+    remaps = camera_remaps(args) if spec in CAMERA_NODES else {}
+    source = args.label_source
+    if spec is PERCEPTION and source is not None:
+        remaps[LABELS_TOPIC] = source.topic
+    return remaps
+
+
+def label_overrides(source: LabelSource) -> dict[str, str]:
+    """The perception node names objects from a simulator's label images, read in `source.encoding`."""
+    return {"detections": "labels", "labels.encoding": source.encoding}
+
+
 def camera_pose_overrides(urdf_path: Path, base_frame: str = BASE_FRAME, optical_frame: str = OPTICAL_FRAME) -> dict:
     """The perception node's camera pose parameters from the workcell URDF's camera mount."""
     from robospatial_ros.core.geometry import quaternion_from_matrix
@@ -342,7 +424,8 @@ def derived_parameters(args: LaunchArgs, spec: NodeSpec, files: PackageFiles) ->
         return {}
     if args.sim:  # the simulator's camera exactly (as the direct demo sees it), its objects named by masks
         return sim_perception_overrides()
-    return {**camera_pose_overrides(files.urdf), **workspace_overrides(files.urdf)}
+    labels = {} if args.label_source is None else label_overrides(args.label_source)
+    return {**camera_pose_overrides(files.urdf), **workspace_overrides(files.urdf), **labels}
 
 
 def explicit_parameters(args: LaunchArgs, spec: NodeSpec) -> dict[str, Any]:
@@ -354,20 +437,18 @@ def explicit_parameters(args: LaunchArgs, spec: NodeSpec) -> dict[str, Any]:
         out["backend"] = args.backend
     if spec is PLANNER and args.plan_only is not None:
         out["plan_only"] = args.plan_only
+    if spec is PERCEPTION and args.labels_encoding is not None:
+        out["labels.encoding"] = args.labels_encoding
+    if spec is PERCEPTION and args.labels_file:
+        out["labels.names_file"] = str(Path(args.labels_file).resolve())
     return out
 
 
 def graph_for(args: LaunchArgs, files: PackageFiles | None = None) -> list[NodePlan]:
     """Every node the launch arguments start, with its derived and explicit parameters and its remaps."""
     files = files or package_files()
-    remaps = camera_remaps(args)
     return [
-        NodePlan(
-            spec,
-            derived_parameters(args, spec, files),
-            explicit_parameters(args, spec),
-            dict(remaps) if spec in CAMERA_NODES else {},
-        )
+        NodePlan(spec, derived_parameters(args, spec, files), explicit_parameters(args, spec), node_remaps(args, spec))
         for spec in (SIM_GRAPH if args.sim else ROBOT_GRAPH)
     ]
 

@@ -8,6 +8,10 @@ The reasoner chooses the placement and the planner plans it with the main job of
 same seed and command give the same outcome on both paths. `GraphSession` keeps one graph
 running and lays the table out again for each episode (`/robospatial/sim/reset`).
 
+`detections`: masks (default) lets the simulator's instance masks name the objects; none leaves the
+perception node clustering (object_0, ... with colours), inside the workcell URDF's table workspace
+as on a robot, so commands refer to objects by colour, size or position.
+
 The demo's graph runs in a ROS domain of its own (unless told one): a graph already running in the
 user's domain (`robospatial bringup`, `ros2 launch`) would otherwise answer its command too.
 """
@@ -20,7 +24,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +36,13 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Int32, String
 
 from robospatial_ros.core.configio import to_mapping
-from robospatial_ros.core.errors import RoboSpatialError
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.language.commands import PlacementCommand, parse_command
 from robospatial_ros.core.language.questions import split_frame_phrase
 from robospatial_ros.core.reasoning.job import JobConfig
 from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.reasoning.viz import annotate, save_png, side_by_side
+from robospatial_ros.core.scene import Scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 from robospatial_ros.core.spatial.view import SceneView
@@ -45,7 +50,8 @@ from robospatial_ros.msg import DetectedObjectArray, NodeStatus, PickPlacePlan, 
 from robospatial_ros.ros import common
 from robospatial_ros.ros import conversions as conv
 from robospatial_ros.ros.bringup import start_graph, stop_graph
-from robospatial_ros.ros.graph import LaunchArgs
+from robospatial_ros.ros.graph import LaunchArgs, package_files, workspace_overrides
+from robospatial_ros.sim.demo import DEMO_DETECTIONS, true_name
 
 MAX_DOMAIN_ID = 101  # 0..101 are valid on every platform (higher ones meet Linux's ephemeral ports)
 GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
@@ -148,7 +154,7 @@ def private_domain_id(wait_s: float = 0.3, tries: int = 8) -> int:
 class GraphSession:
     """The sim graph (sim bridge, perception, reasoner, planner) running in this process, executing
     plans; `episode` lays the table out with a seed and runs one command through it. `domain_id`
-    None: a private domain (private_domain_id)."""
+    None: a private domain (private_domain_id). `detections`: masks or none (see the module doc)."""
 
     def __init__(
         self,
@@ -156,11 +162,15 @@ class GraphSession:
         job: JobConfig | None = None,
         timeout_s: float = 30.0,
         domain_id: int | None = None,
+        detections: str = "masks",
     ):
+        if detections not in DEMO_DETECTIONS:
+            raise ConfigError(f"detections must be one of {', '.join(DEMO_DETECTIONS)}, got {detections!r}")
         self.spatial, self.timeout_s = spatial, timeout_s
         self.domain_id = private_domain_id() if domain_id is None else domain_id
         job = job or JobConfig()
         overrides = {
+            "perception": _perception_overrides(detections),
             "planner": {"plan_only": False, "check_reachability": job.check_reachability, "check_path": job.check_path},
             "reasoner": {
                 **{f"spatial.{k}": v for k, v in to_mapping(spatial).items()},
@@ -198,6 +208,14 @@ class GraphSession:
         return ep
 
 
+def _perception_overrides(detections: str) -> dict[str, Any]:
+    """With no detections, the perception node clusters inside the URDF table's workspace (as the direct
+    demo does), so the robot's base never becomes an object; with masks the sim's derived layer holds."""
+    if detections == "masks":
+        return {}
+    return {"detections": "none", **workspace_overrides(package_files().urdf)}
+
+
 def run_graph_demo(
     command: str,
     seed: int,
@@ -206,9 +224,10 @@ def run_graph_demo(
     frame: Frame | None = None,
     timeout_s: float = 30.0,
     domain_id: int | None = None,
+    detections: str = "masks",
 ) -> dict:
     """One command through the graph; prints a summary, writes demo.png and report.json, returns the report."""
-    with GraphSession(spatial, timeout_s=timeout_s, domain_id=domain_id) as session:
+    with GraphSession(spatial, timeout_s=timeout_s, domain_id=domain_id, detections=detections) as session:
         ep = session.episode(command, seed, frame)
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = _picture(ep.record, ep.report)
@@ -312,7 +331,7 @@ class _Steps:
             )
         )
         reply = self._wait("check", lambda: next((a for a in self.client.answers if a.query_id == qid), None))
-        truth = _ground_truth_answer(self.client, question, self.spatial)
+        truth = _ground_truth_answer(self.client, question, self.spatial, self.record["after"][1])
         self.report["check"] = {
             "question": question.text,
             "answer": reply.answer if reply.success else reply.error,
@@ -344,11 +363,14 @@ def _event(client: DemoClient, event: str, event_id: str, level: int | None = No
     return None
 
 
-def _ground_truth_answer(client: DemoClient, question: Any, spatial: SpatialConfig) -> str:
-    """The check on the simulator's exact boxes, fronts unknown as for perceived objects."""
+def _ground_truth_answer(client: DemoClient, question: Any, spatial: SpatialConfig, perceived: Scene) -> str:
+    """The check on the simulator's exact boxes, fronts unknown as for perceived objects; the perceived
+    names (object_3 without masks) become the simulator's by position."""
     if not client.truth:
         return "unknown"
     truth = conv.scene_from_msg(client.truth[-1]).with_unknown_facings()
+    target = None if question.target is None else true_name(question.target, perceived, truth)
+    question = replace(question, reference=true_name(question.reference, perceived, truth), target=target)
     return GeometricReasoner(spatial).answer(SceneView(truth, spatial), question).text
 
 

@@ -4,6 +4,11 @@ render -> perceive -> then `core.reasoning.job.MainJob` (the one implementation 
 too): parse the command -> context query and placements -> the first plannable placement and its
 plan -> execute in MuJoCo (the simulator is the job's executor) -> render and perceive again ->
 ask whether the relation now holds.
+
+`detections`: masks (default) names the objects from the simulator's instance masks; none ignores
+them, so perception alone names the objects (clustering: object_0, ... with their colours and sizes),
+as on a camera without a detector. Clustering needs the workspace (`with_urdf_workspace`), or the
+robot's base would become an object.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from robospatial_ros.core.errors import RoboSpatialError
+from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.language.commands import PlacementCommand
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig, PerceptionResult
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, PickPlacePlan
@@ -31,7 +36,10 @@ from robospatial_ros.core.scene import Scene
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.types import Frame
 from robospatial_ros.core.spatial.view import SceneView
+from robospatial_ros.sim.executor import ExecutionFailed, resolve_object
 from robospatial_ros.sim.tabletop import SimFrame, TabletopConfig, TabletopSim
+
+DEMO_DETECTIONS = ("masks", "none")  # the simulator's instance masks name the objects, or nothing does
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,21 @@ class DemoConfig:
     planning: PickPlaceConfig = field(default_factory=PickPlaceConfig)
     job: JobConfig = field(default_factory=JobConfig)
     sim: TabletopConfig = field(default_factory=TabletopConfig)
+    detections: str = "masks"  # masks: the simulator's instance masks; none: clustering names the objects
+
+    def __post_init__(self) -> None:
+        if self.detections not in DEMO_DETECTIONS:
+            raise ConfigError(f"detections must be one of {', '.join(DEMO_DETECTIONS)}, got {self.detections!r}")
+
+    def with_urdf_workspace(self, urdf: Path) -> DemoConfig:
+        """The perception workspace from the workcell URDF's table, as the ROS graph derives it (the robot's
+        base and stand stay out of the clustering). Keeps a workspace already set."""
+        if self.perception.workspace is not None:
+            return self
+        from robospatial_ros.core.urdf import workspace_from_urdf
+
+        lo, hi = workspace_from_urdf(urdf)  # (x, y, z) min and max, robot base frame, metres
+        return replace(self, perception=replace(self.perception, workspace_min_xyz_m=lo, workspace_max_xyz_m=hi))
 
     @property
     def job_settings(self) -> JobSettings:
@@ -109,9 +132,15 @@ class _MeasuredSim:
         self.sim, self.ep = sim, ep
 
     def execute(self, plan: PickPlacePlan) -> ExecutionOutcome:
-        start_xyz = np.asarray(self.sim.object_pose(plan.object_id)[0])  # (3,) world, metres
+        # A perceived name (object_3 with detections none) is not the sim's: the object the executor
+        # resolves (nearest the planned box) is the one measured.
+        try:
+            name = resolve_object(self.sim, plan)
+        except ExecutionFailed:
+            return self.sim.execute(plan)  # the executor reports why nothing could be picked
+        start_xyz = np.asarray(self.sim.object_pose(name)[0])  # (3,) world, metres
         result = self.sim.execute(plan)
-        self.ep.moved_m = float(np.linalg.norm(np.asarray(self.sim.object_pose(plan.object_id)[0]) - start_xyz))
+        self.ep.moved_m = float(np.linalg.norm(np.asarray(self.sim.object_pose(name)[0]) - start_xyz))
         return result
 
 
@@ -119,18 +148,20 @@ def _run(ep: Episode, config: DemoConfig, frame: Frame | None) -> None:
     with ep.stage("sim_setup"):
         sim = TabletopSim(replace(config.sim, seed=ep.seed))
     perception = Perception(config.perception)
-    before = _observe(ep, "before", sim, perception)
+    use_masks = config.detections == "masks"
+    before = _observe(ep, "before", sim, perception, use_masks)
     job = MainJob(config.job_settings, _MeasuredSim(sim, ep), ep.stage)
-    after = functools.partial(_observe, ep, "after", sim, perception)  # the scene after execution
+    after = functools.partial(_observe, ep, "after", sim, perception, use_masks)  # the scene after execution
     job.run(ep.command, SceneView(before, config.spatial), after, ep.job, frame)
 
 
-def _observe(ep: Episode, when: str, sim: TabletopSim, perception: Perception) -> Scene:
+def _observe(ep: Episode, when: str, sim: TabletopSim, perception: Perception, use_masks: bool) -> Scene:
     with ep.stage(f"render_{when}"):
         ep.frames[when] = sim.render()
     with ep.stage(f"perceive_{when}"):
+        masks = ep.frames[when].masks if use_masks else None
         try:
-            ep.perceived[when] = perception.perceive(ep.frames[when].frame, ep.frames[when].masks)
+            ep.perceived[when] = perception.perceive(ep.frames[when].frame, masks)
         except RoboSpatialError as exc:
             raise JobFailed(f"perceive_{when}", exc) from None
     return ep.perceived[when].scene
@@ -141,7 +172,23 @@ def _ground_truth(ep: Episode, spatial: SpatialConfig) -> None:
     (the object frame faces the camera), so the true objects get the same assumption."""
     truth = ep.frames["after"].scene.with_unknown_facings()
     query = ep.job.check.query  # type: ignore[union-attr]
+    perceived = ep.perceived.get("after")
+    if perceived is not None:  # perceived names (object_3) -> the simulator's, by position
+        target = None if query.target is None else true_name(query.target, perceived.scene, truth)
+        query = replace(query, reference=true_name(query.reference, perceived.scene, truth), target=target)
     ep.check_ground_truth = bool(GeometricReasoner(spatial).answer(SceneView(truth, spatial), query).yes)
+
+
+def true_name(name: str, perceived: Scene, truth: Scene) -> str:
+    """The simulator's name of the perceived object `name`: the true object whose footprint centre is
+    nearest (the perceived name itself when the simulator knows it, as with masks)."""
+    if name in truth.names:
+        return name
+    try:
+        centre = np.asarray(perceived.get(name).box.center)[:2]  # (2,) x, y world frame, metres
+    except RoboSpatialError:
+        return name
+    return min(truth.objects, key=lambda o: float(np.linalg.norm(np.asarray(o.box.center)[:2] - centre))).name
 
 
 # --- report and picture -----------------------------------------------------------------------
