@@ -456,3 +456,16 @@ def test_ros_commands_bad_input_exit_2_with_one_line(args, needle):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"robospatial {args[0]}: error: ") and needle in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--camera", "gazebo", "--labels-encoding", "nonsense"], "unknown labels_encoding"),
+        (["--camera", "gazebo", "--labels-file", "/nonexistent/labels.yaml"], "labels_file not found"),
+    ],
+)
+def test_bringup_label_options_are_checked_before_anything_starts(capsys, args, message):
+    assert main(["bringup", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -102,6 +102,9 @@ def cmd_bringup(args: argparse.Namespace) -> int:
         backend=args.backend,
         plan_only=False if args.execute else None,
         sim=args.sim,
+        labels_topic=args.labels_topic,
+        labels_encoding=args.labels_encoding,
+        labels_file=args.labels_file,
     )
     for path in args.params:
         if not Path(path).is_file():
@@ -172,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     bringup.add_argument("--sim", action="store_true", help="also run the simulated tabletop (camera + execution)")
     bringup.add_argument("--camera", default="realsense", choices=["realsense", "gazebo", "isaac"])
     bringup.add_argument("--camera-namespace", default="/camera/camera")
+    bringup.add_argument("--labels-topic", default="", help="camera gazebo|isaac: the label image topic")
+    bringup.add_argument("--labels-encoding", default=None, help="ids | gazebo_semantic | gazebo_panoptic")
+    bringup.add_argument("--labels-file", default="", help="camera gazebo|isaac: label id -> name map (YAML/JSON)")
     bringup.add_argument("--backend", help="the reasoner's backend (default: the params files', geometric)")
     bringup.add_argument("--execute", action="store_true", help="execute plans (default: plan only, a dry run)")
     bringup.add_argument("--use-sim-time", action="store_true", help="every node follows /clock")
