@@ -287,20 +287,30 @@ def _compiled_model(names: tuple[str, ...], cfg: TabletopConfig) -> Any:
 
 # (id(model), height, width) -> (model, mujoco.Renderer). Creating a renderer (an EGL context) costs
 # ~0.8 s on CPU, more than a whole episode's rendering, so sims of the same model share one.
-_RENDERERS: dict[tuple[int, int, int], tuple[Any, Any]] = {}
-_MAX_RENDERERS = 4
+_RENDERERS: dict[tuple[int, int, int, int | None], tuple[Any, Any, threading.Thread]] = {}
+_MAX_RENDERERS = 4  # per thread
+_ORPHANED: list[Any] = []  # renderers of finished threads: never closed from another thread (see below)
 
 
 def shared_renderer(model: Any, height: int, width: int) -> Any:
     """A mujoco.Renderer for `model`, created once per thread and reused (sequential use only).
 
     Per thread: an EGL context is current in the thread that made it, so a renderer made in a
-    node's executor thread fails in any other (and would break every later render there).
+    node's executor thread fails in any other, and closing it from another thread makes its
+    context current there and breaks every later render in that thread. So a thread only ever
+    closes its own renderers; those of a finished thread (whose ident a new thread may reuse) are
+    set aside, not closed.
     """
-    key = (id(model), height, width, threading.get_ident())
-    if key not in _RENDERERS:
-        while len(_RENDERERS) >= _MAX_RENDERERS:
-            _, old = _RENDERERS.pop(next(iter(_RENDERERS)))
+    me = threading.current_thread()
+    key = (id(model), height, width, me.ident)
+    entry = _RENDERERS.get(key)
+    if entry is not None and entry[2] is not me:  # the ident of a finished thread, reused
+        _ORPHANED.append(_RENDERERS.pop(key))
+        entry = None
+    if entry is None:
+        mine = [k for k, v in _RENDERERS.items() if v[2] is me]
+        while len(mine) >= _MAX_RENDERERS:
+            _, old, _ = _RENDERERS.pop(mine.pop(0))
             try:
                 old.close()
             except Exception:
@@ -309,15 +319,21 @@ def shared_renderer(model: Any, height: int, width: int) -> Any:
             renderer = panda.import_mujoco().Renderer(model, height, width)
         except Exception as exc:  # no OpenGL context: EGL/OSMesa missing or MUJOCO_GL unset on a headless box
             raise SimError(f"cannot render with MuJoCo ({exc}); headless machines need MUJOCO_GL=egl") from None
-        _RENDERERS[key] = (model, renderer)
-    return _RENDERERS[key][1]
+        entry = _RENDERERS[key] = (model, renderer, me)
+    return entry[1]
 
 
 def close_renderers() -> None:
-    """Free every shared renderer's GL context (they are re-created on the next render)."""
-    while _RENDERERS:
+    """Free this thread's shared renderers' GL contexts (they are re-created on the next render);
+    other threads' renderers are set aside, since closing them here would break this thread's."""
+    me = threading.current_thread()
+    for key in list(_RENDERERS):
+        _, renderer, owner = _RENDERERS.pop(key)
+        if owner is not me:
+            _ORPHANED.append((None, renderer, owner))
+            continue
         try:
-            _RENDERERS.popitem()[1][1].close()
+            renderer.close()
         except Exception:
             pass
 
