@@ -307,6 +307,88 @@ def test_scene_not_an_object(capsys, tmp_path):
     assert_bad_input(*ask(capsys, "--scene", str(path), WORLD_LEFT))
 
 
+def write_scene(tmp_path: Path, edit) -> Path:
+    """The bundled scene after `edit(data)` (which changes the parsed JSON in place), as a file."""
+    data = json.loads(SCENE.read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "scene.json"
+    path.write_text(json.dumps(data), encoding="utf-8")  # NaN and Infinity as Python's json writes them
+    return path
+
+
+def _set_extrinsic(value):
+    return lambda d: d["camera_annotations"].__setitem__("extrinsic", value)
+
+
+def _set_principal_point(value):
+    return lambda d: d["camera_annotations"]["intrinsic"][0].__setitem__(2, value)
+
+
+def _set_box(value, index=1):
+    return lambda d: d["objects"][index].__setitem__("bbox_3d", value)
+
+
+MUG_BOX = [0.45, 0.17, 0.05, 0.08, 0.08, 0.1, 0.3, 0.0, -0.0]
+RANK_DEFICIENT = [[1.0, 0.0, 0.0, 1.35], [0.0, 0.0, 0.0, 0.3], [0.0, 0.0, 1.0, 0.62], [0.0, 0.0, 0.0, 1.0]]
+SCALED = [[2.0, 0.0, 0.0, 1.35], [0.0, 2.0, 0.0, 0.3], [0.0, 0.0, 2.0, 0.62], [0.0, 0.0, 0.0, 1.0]]
+
+# Issue 16: each of these answered silently wrong (exit 0) or raised a traceback (exit 1).
+IMPOSSIBLE_SCENES = {
+    "all-zero extrinsic": (_set_extrinsic([[0.0] * 4] * 4), "extrinsic"),
+    "rank-deficient extrinsic": (_set_extrinsic(RANK_DEFICIENT), "extrinsic: rotation is not orthonormal"),
+    "scaled extrinsic": (_set_extrinsic(SCALED), "extrinsic: rotation is not orthonormal"),
+    "NaN principal point": (_set_principal_point(float("nan")), "intrinsic contains NaN"),
+    "infinite principal point": (_set_principal_point(float("inf")), "intrinsic contains NaN or infinite"),
+    "all-zero robot_base_to_world": (lambda d: d.__setitem__("robot_base_to_world", [[0.0] * 4] * 4), "robot_base"),
+    "ragged intrinsic": (lambda d: d["camera_annotations"].__setitem__("intrinsic", [[1.0, 2.0], [3.0]]), "intrinsic"),
+    "non-numeric intrinsic": (lambda d: d["camera_annotations"].__setitem__("intrinsic", [["a"] * 3] * 3), "intrinsic"),
+    "bbox_3d scalar": (_set_box(3.0), "objects[1].bbox_3d"),
+    "bbox_3d string": (_set_box("0.45 0.17"), "objects[1].bbox_3d"),
+    "bbox_3d null": (_set_box(None), "objects[1].bbox_3d"),
+    "bbox_3d object": (_set_box({"center": [0, 0, 0]}), "objects[1].bbox_3d"),
+    "bbox_3d two boxes": (_set_box([MUG_BOX, MUG_BOX]), "objects[1].bbox_3d holds 2 boxes"),
+    "box coordinate 1e308": (_set_box([[1e308, *MUG_BOX[1:]]]), "objects[1].bbox_3d centre"),
+    "negative box size": (_set_box([[*MUG_BOX[:3], -0.1, *MUG_BOX[4:]]]), "objects[1].bbox_3d: sizes"),
+    "Name null": (lambda d: d["objects"][1].__setitem__("Name", None), "objects[1].Name must be a non-empty string"),
+    "Name blank": (lambda d: d["objects"][1].__setitem__("Name", "  "), "objects[1].Name"),
+    "Name a number": (lambda d: d["objects"][1].__setitem__("Name", 7), "objects[1].Name"),
+    "duplicate names": (lambda d: d["objects"][2].__setitem__("Name", "mug"), "repeated: 'mug'"),
+    "image size not whole": (lambda d: d.__setitem__("image_size", [640.5, 480]), "image width"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE_SCENES))
+@pytest.mark.parametrize("question", ["is the mug right of the bowl?", "points in the free space in front of the bowl"])
+def test_impossible_scene_is_one_line_error_not_an_answer(capsys, tmp_path, case, question):
+    edit, needle = IMPOSSIBLE_SCENES[case]
+    assert_bad_input(*ask(capsys, "--scene", str(write_scene(tmp_path, edit)), question), needle)
+
+
+def test_json_nested_100000_deep_is_one_line_error(capsys, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    assert_bad_input(*ask(capsys, "--scene", str(path), WORLD_LEFT), "nested too deeply")
+
+
+def test_huge_facing_leaves_no_numpy_warning_on_stderr(tmp_path):
+    """stderr carries only our messages (issue 16: a huge facing printed three RuntimeWarning lines)."""
+    question = "is the bowl in front of the mug from the mug's perspective?"
+    huge = write_scene(tmp_path, lambda d: d["objects"][1].__setitem__("facing", [1e308, 1e308, 1e308]))
+    env = {"PYTHONWARNINGS": "default"}  # show every warning, as a user's shell would
+    ok = subprocess.run([str(EXE), "ask", "--scene", str(huge), question], **_run(env))
+    assert ok.returncode == 0 and ok.stdout.strip() in ("Yes", "No") and "Warning" not in ok.stderr, ok.stderr
+    infinite = tmp_path / "infinite.json"
+    infinite.write_text(huge.read_text(encoding="utf-8").replace("1e+308", "1e999"), encoding="utf-8")
+    bad = subprocess.run([str(EXE), "ask", "--scene", str(infinite), question], **_run(env))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "objects[1].facing" in bad.stderr, bad.stderr
+
+
+def _run(env: dict[str, str]) -> dict:
+    import os
+
+    return {"capture_output": True, "text": True, "timeout": 120, "env": {**os.environ, **env}}
+
+
 def test_unknown_object_lists_the_scene(capsys):
     rc, out, err = ask_scene(capsys, "is the spoon left of the bowl?")
     assert_bad_input(rc, out, err, "spoon", "'mug'", "'bowl'", "'bottle'")
@@ -469,3 +551,14 @@ def test_bringup_label_options_are_checked_before_anything_starts(capsys, args, 
     assert main(["bringup", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("error", [RecursionError, MemoryError])
+def test_last_resort_errors_are_one_line(capsys, monkeypatch, error):
+    """Whatever runs out of stack or memory still ends as exit 2 and one stderr line, not a traceback."""
+
+    def exhausted(args):
+        raise error("deep inside")
+
+    monkeypatch.setattr("robospatial_ros.cli.main.cmd_ask", exhausted)
+    assert_bad_input(*ask_scene(capsys, WORLD_LEFT))

@@ -291,6 +291,14 @@ def _reported(probe, expected, since):
 def bad_frame(r, case):
     """(a frame with one bad message, what the error says)."""
     h, w = r.depth_m.shape
+    if case == "colour stamp nanosec out of range":
+        msgs = frame_msgs(r)
+        msgs[COLOR_TOPIC].header.stamp = Time(sec=next(_stamps), nanosec=2_000_000_000)
+        return msgs, "color: header.stamp: nanosec must be in [0, 1e9)"
+    repeated = masks_to_msg(r.masks().masks)
+    repeated.names = [repeated.names[0]] * len(repeated.names)  # every instance called the same
+    nan_centre = r.scene.camera.K.copy()
+    nan_centre[0, 2] = np.nan
     topic, msg, expected = {
         "nan depth": (DEPTH_TOPIC, image_msg(np.full((h, w), np.nan, np.float32), "32FC1"), "no measurements"),
         "zero depth": (DEPTH_TOPIC, image_msg(np.zeros((h, w), np.uint16), "16UC1"), "no measurements"),
@@ -298,6 +306,12 @@ def bad_frame(r, case):
         "size mismatch": (DEPTH_TOPIC, image_msg(np.full((h // 2, w // 2), 900, np.uint16), "16UC1"), "aligned"),
         "masks of the wrong size": (MASKS_TOPIC, masks_to_msg({"mug": np.ones((h // 2, w // 2), bool)}), "masks"),
         "camera_info K all zeros": (CAMERA_INFO_TOPIC, camera_info_msg(np.zeros((3, 3)), w, h), "intrinsics"),
+        "camera_info NaN principal point": (CAMERA_INFO_TOPIC, camera_info_msg(nan_centre, w, h), "camera_info.k"),
+        "repeated mask names": (
+            MASKS_TOPIC,
+            repeated,
+            f"instance mask names must be unique; repeated: {repeated.names[0]!r}",
+        ),
         "camera_info for another size": (
             CAMERA_INFO_TOPIC,
             camera_info_msg(r.scene.camera.K, 2 * w, 2 * h),
@@ -318,6 +332,9 @@ BAD_CASES = [
     "masks of the wrong size",
     "camera_info K all zeros",
     "camera_info for another size",
+    "camera_info NaN principal point",
+    "repeated mask names",
+    "colour stamp nanosec out of range",
 ]
 
 

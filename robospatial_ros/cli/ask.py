@@ -88,6 +88,8 @@ def _request(line: str) -> tuple[str, str | None, str | None, Any]:
         entry = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not JSON ({exc.msg})") from None
+    except RecursionError:  # JSON nested thousands deep: this line fails, the batch goes on
+        raise ConfigError("JSON nested too deeply") from None
     if isinstance(entry, str):
         entry = {"question": entry}
     if not isinstance(entry, dict):

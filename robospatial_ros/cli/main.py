@@ -220,9 +220,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (RoboSpatialError, OSError) as exc:  # OSError: e.g. a directory given as --scene or --config
-        reason = " ".join(str(exc).split())  # one line, even when a parser's message spans several
-        print(f"robospatial {args.command}: error: {reason}", file=sys.stderr)
-        return 2
+        return _error(args.command, str(exc))
+    except RecursionError:  # input nested deeper than any parser should follow (a file reader missed it)
+        return _error(args.command, "the input is nested too deeply")
+    except MemoryError:  # a request far beyond this machine: one line, not a traceback
+        return _error(args.command, "not enough memory for this request; use a coarser or smaller one")
+
+
+def _error(command: str, message: str) -> int:
+    """Report a bad input as one stderr line and return the exit code 2."""
+    reason = " ".join(message.split())  # one line, even when a parser's message spans several
+    print(f"robospatial {command}: error: {reason}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

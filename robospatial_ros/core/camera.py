@@ -10,10 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robospatial_ros.core.errors import SceneError
 from robospatial_ros.core.geometry import R_BODY_OPTICAL, invert_transform, make_transform, transform_points
+from robospatial_ros.core.validation import intrinsics, rigid_transform
 
 # Points closer to the image plane than this (metres) are treated as behind the camera.
 MIN_DEPTH_M = 1e-6
+# The largest image side, pixels.
+MAX_IMAGE_SIDE = 100_000
 
 
 @dataclass(frozen=True)
@@ -26,22 +30,14 @@ class CameraModel:
     camera_to_world: np.ndarray
 
     def __post_init__(self) -> None:
-        K = np.asarray(self.K, dtype=float)
-        if K.shape == (4, 4):  # RoboSpatial annotations store a homogeneous 4x4 intrinsic
-            K = K[:3, :3]
-        if K.shape != (3, 3):
-            raise ValueError(f"intrinsic must be 3x3 or 4x4, got shape {K.shape}")
-        if K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise ValueError("intrinsic focal lengths must be positive")
-        T = np.asarray(self.camera_to_world, dtype=float)
-        if T.shape != (4, 4) or not np.all(np.isfinite(T)):
-            raise ValueError(f"extrinsic must be a finite 4x4 matrix, got shape {T.shape}")
-        if int(self.width) <= 0 or int(self.height) <= 0:
-            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+        # Every camera passes here (scene files, camera_info, simulators): an impossible one (NaN principal
+        # point, zero or rank-deficient extrinsic) is a SceneError, never a silently wrong answer.
+        K = intrinsics(self.K, "intrinsics K")
+        T = rigid_transform(self.camera_to_world, "extrinsic")
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "camera_to_world", T)
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
+        object.__setattr__(self, "width", _image_side(self.width, "image width"))
+        object.__setattr__(self, "height", _image_side(self.height, "image height"))
         object.__setattr__(self, "_world_to_camera", invert_transform(T))
 
     @classmethod
@@ -127,3 +123,14 @@ class CameraModel:
     def transformed(self, T: np.ndarray) -> CameraModel:
         """The same camera after moving the whole world by the rigid (4, 4) transform `T`."""
         return CameraModel(self.K, self.width, self.height, T @ self.camera_to_world)
+
+
+def _image_side(value: object, field: str) -> int:
+    """A whole number of pixels in [1, MAX_IMAGE_SIDE]; SceneError naming `field` otherwise."""
+    try:
+        side = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        side = float("nan")
+    if isinstance(value, bool) or not (np.isfinite(side) and side == int(side) and 0 < side <= MAX_IMAGE_SIDE):
+        raise SceneError(f"{field} must be a whole number in [1, {MAX_IMAGE_SIDE}] pixels, got {value!r}")
+    return int(side)

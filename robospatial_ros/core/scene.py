@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from robospatial_ros.core import validation
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.errors import AmbiguousObjectError, SceneError, UnknownObjectError
 from robospatial_ros.core.geometry import OrientedBox, points_in_convex_polygon
@@ -57,7 +58,8 @@ class SceneObject:
             object.__setattr__(self, "category", category_of(self.name))
         if self.facing is not None:
             f = np.asarray(self.facing, dtype=float).reshape(3)
-            norm = np.linalg.norm(f)
+            with np.errstate(over="ignore", invalid="ignore"):  # a huge vector: inf norm, reported below
+                norm = np.linalg.norm(f)
             if not np.isfinite(norm) or norm < 1e-9:
                 raise SceneError(f"object {self.name!r}: facing must be a non-zero vector")
             object.__setattr__(self, "facing", f / norm)
@@ -86,10 +88,7 @@ class Scene:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise SceneError(f"object names must be unique; repeated: {', '.join(map(repr, duplicates))}")
-        T = np.asarray(self.base_to_world, dtype=float)
-        if T.shape != (4, 4):
-            raise SceneError(f"robot_base_to_world must be 4x4, got shape {T.shape}")
-        object.__setattr__(self, "base_to_world", T)
+        object.__setattr__(self, "base_to_world", validation.rigid_transform(self.base_to_world, "robot_base_to_world"))
 
     @property
     def names(self) -> ObjectNames:
@@ -466,37 +465,44 @@ def _describe(candidates: list[str], known: list[str]) -> list[str]:
     return out
 
 
-def _matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    try:
-        m = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise SceneError(f"{what} must be a numeric matrix") from None
-    if m.shape != shape:
-        raise SceneError(f"{what} must have shape {shape}, got {m.shape}")
-    if not np.all(np.isfinite(m)):
-        raise SceneError(f"{what} contains NaN or infinite values")
-    return m
-
-
 def _object_from_dict(index: int, data: Any) -> SceneObject:
     where = f"objects[{index}]"
     if not isinstance(data, dict) or "Name" not in data or "bbox_3d" not in data:
         raise SceneError(f"{where} needs 'Name' and 'bbox_3d'")
-    raw = np.asarray(data["bbox_3d"], dtype=object)
-    values = raw[0] if raw.ndim == 2 else raw  # [[9 numbers]] in the annotations, [9] accepted
-    box_values = _matrix(list(values), (9,), f"{where}.bbox_3d")
-    try:
-        box = OrientedBox.from_9dof(box_values)
-    except ValueError as exc:
-        raise SceneError(f"{where}.bbox_3d: {exc}") from None
+    name = validation.object_name(data["Name"], f"{where}.Name")
+    values = validation.box_9dof(_one_box(data["bbox_3d"], f"{where}.bbox_3d"), f"{where}.bbox_3d")
+    box = OrientedBox.from_9dof(values)
     facing: np.ndarray | None = box.rotation[:, 0]
     if "facing" in data:
-        facing = None if data["facing"] is None else _matrix(data["facing"], (3,), f"{where}.facing")
-    return SceneObject(str(data["Name"]), box, facing, category=str(data.get("category", "")))
+        facing = None if data["facing"] is None else _facing(data["facing"], f"{where}.facing")
+    category = data.get("category") or ""
+    if not isinstance(category, str):
+        raise SceneError(f"{where}.category must be a string")
+    return SceneObject(name, box, facing, category=category)
+
+
+def _one_box(value: Any, field: str) -> Any:
+    """The 9 numbers of `bbox_3d`: [[9 numbers]] as in the annotations, or [9] (one box per object:
+    a second box is an error, not ignored)."""
+    if not isinstance(value, list) or not value:
+        raise SceneError(f"{field} must be a list of 9 numbers (or [[9 numbers]]), got {type(value).__name__}")
+    if all(isinstance(v, list) for v in value):
+        if len(value) != 1:
+            raise SceneError(f"{field} holds {len(value)} boxes; an object has exactly one")
+        return value[0]
+    return value
+
+
+def _facing(value: Any, field: str) -> np.ndarray:
+    """(3,) finite non-zero direction, world frame; its length does not matter (normalised later)."""
+    f = validation.finite_array(value, (3,), field)
+    if not np.any(f):
+        raise SceneError(f"{field} must be a non-zero vector")
+    return f / np.abs(f).max()  # scaled so that squaring it in a norm cannot overflow
 
 
 def scene_from_dict(data: Any) -> Scene:
-    """Build a Scene from the RoboSpatial annotation shape; SceneError on any malformed field."""
+    """Build a Scene from the RoboSpatial annotation shape; SceneError naming the field on any malformed one."""
     if not isinstance(data, dict):
         raise SceneError("a scene must be a JSON object")
     for key in ("image_size", "camera_annotations", "objects"):
@@ -505,18 +511,14 @@ def scene_from_dict(data: Any) -> Scene:
     cam = data["camera_annotations"]
     if not isinstance(cam, dict) or "intrinsic" not in cam or "extrinsic" not in cam:
         raise SceneError("camera_annotations needs 'intrinsic' and 'extrinsic'")
-    size = _matrix(data["image_size"], (2,), "image_size")
-    K = np.asarray(cam["intrinsic"], dtype=float)
-    if K.shape not in ((3, 3), (4, 4)):
-        raise SceneError(f"intrinsic must be 3x3 or 4x4, got shape {K.shape}")
-    try:
-        camera = CameraModel(K, int(size[0]), int(size[1]), _matrix(cam["extrinsic"], (4, 4), "extrinsic"))
-    except ValueError as exc:
-        raise SceneError(str(exc)) from None
+    size = validation.finite_array(data["image_size"], (2,), "image_size")
+    K = validation.intrinsics(cam["intrinsic"], "intrinsic")
+    camera = CameraModel(K, size[0], size[1], validation.rigid_transform(cam["extrinsic"], "extrinsic"))
     if not isinstance(data["objects"], list):
         raise SceneError("'objects' must be a list")
     objects = tuple(_object_from_dict(i, o) for i, o in enumerate(data["objects"]))
-    base = _matrix(data.get("robot_base_to_world", np.eye(4)), (4, 4), "robot_base_to_world")
+    validation.unique_names([o.name for o in objects], "object names")
+    base = validation.rigid_transform(data.get("robot_base_to_world", np.eye(4)), "robot_base_to_world")
     return Scene(objects, camera, base)
 
 
@@ -536,6 +538,8 @@ def read_scene_json(path: str | Path) -> Any:
         raise SceneError(f"scene path is a directory, not a file: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SceneError(f"scene file {path} is not valid JSON: {exc}") from None
+    except RecursionError:  # e.g. arrays nested 100,000 deep
+        raise SceneError(f"scene file {path} is nested too deeply to be a scene") from None
     return data
 
 

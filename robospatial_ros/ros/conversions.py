@@ -16,6 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from robospatial_ros.core import validation
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.core.geometry import (
@@ -60,13 +61,18 @@ def matrix_to_pose(T: np.ndarray) -> Pose:
     )
 
 
-def pose_to_matrix(pose: Pose) -> np.ndarray:
-    """geometry_msgs/Pose -> (4, 4); MessageError for a zero or non-finite quaternion."""
+def pose_to_matrix(pose: Pose, field: str = "pose") -> np.ndarray:
+    """geometry_msgs/Pose -> (4, 4) rigid transform, metres; MessageError naming `field` for a zero or
+    non-finite quaternion or a position that is not finite or beyond validation.MAX_COORDINATE_M."""
     o, p = pose.orientation, pose.position
-    q = np.array([o.x, o.y, o.z, o.w], dtype=float)
-    if not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-9:
-        raise MessageError("pose orientation is not a valid quaternion")
-    return make_transform(matrix_from_quaternion(q), np.array([p.x, p.y, p.z], dtype=float))
+    q = validation.quaternion([o.x, o.y, o.z, o.w], f"{field} orientation", MessageError)
+    T = make_transform(matrix_from_quaternion(q), np.array([p.x, p.y, p.z], dtype=float))
+    return validation.rigid_transform(T, field, MessageError)
+
+
+def stamp_seconds(stamp: Time, field: str = "header.stamp") -> float:
+    """builtin_interfaces/Time -> seconds; MessageError naming `field` when sec < 0 or nanosec >= 1e9."""
+    return validation.stamp_seconds(stamp.sec, stamp.nanosec, field, MessageError)
 
 
 def point_to_pose_stamped(xyz: np.ndarray, frame_id: str, stamp: Time | None = None, yaw: float = 0.0) -> PoseStamped:
@@ -157,11 +163,12 @@ def image_msg(array: np.ndarray, encoding: str, frame_id: str = "", stamp: Time 
 
 
 def intrinsics_from_msg(msg: CameraInfo) -> np.ndarray:
-    """sensor_msgs/CameraInfo -> (3, 3) K; MessageError when K is unset (all zeros) or invalid."""
+    """sensor_msgs/CameraInfo -> (3, 3) K, pixels; MessageError when K is unset (all zeros) or invalid
+    (not finite, non-positive focal lengths, beyond validation.MAX_PIXELS)."""
     K = np.asarray(msg.k, dtype=float).reshape(3, 3)
-    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise MessageError("camera_info has no valid intrinsics (K is unset or non-positive)")
-    return K
+    if not np.any(K):
+        raise MessageError("camera_info has no valid intrinsics (K is unset)")
+    return validation.intrinsics(K, "camera_info.k", MessageError)
 
 
 def camera_info_msg(
@@ -225,10 +232,13 @@ def box_to_msg(box: OrientedBox) -> Box3D:
     return Box3D(center=pose, size=Vector3(x=float(box.size[0]), y=float(box.size[1]), z=float(box.size[2])))
 
 
-def box_from_msg(msg: Box3D) -> OrientedBox:
+def box_from_msg(msg: Box3D, field: str = "box") -> OrientedBox:
+    """Box3D -> OrientedBox (metres); MessageError naming `field` for a non-finite, out-of-range or
+    non-positive centre or size, or an invalid orientation."""
     p, o, s = msg.center.position, msg.center.orientation, msg.size
-    rotation = matrix_from_quaternion([o.x, o.y, o.z, o.w])
-    return OrientedBox(np.array([p.x, p.y, p.z]), np.array([s.x, s.y, s.z]), rotation)
+    q = validation.quaternion([o.x, o.y, o.z, o.w], f"{field} orientation", MessageError)
+    center, size = validation.box_parts([p.x, p.y, p.z], [s.x, s.y, s.z], field, MessageError)
+    return OrientedBox(center, size, matrix_from_quaternion(q))
 
 
 def object_to_msg(obj: SceneObject) -> DetectedObject:
@@ -245,12 +255,12 @@ def object_to_msg(obj: SceneObject) -> DetectedObject:
     )
 
 
-def object_from_msg(msg: DetectedObject) -> SceneObject:
+def object_from_msg(msg: DetectedObject, field: str = "object") -> SceneObject:
     """Perceived objects have no known front (facing None): the object frame then faces the camera.
     The height is the box's (msg.height_m repeats it for readers of the message)."""
     return SceneObject(
-        msg.id,
-        box_from_msg(msg.box),
+        validation.object_name(msg.id, f"{field}.id", MessageError),
+        box_from_msg(msg.box, f"{field}.box"),
         None,
         category=msg.label,
         score=float(msg.score),
@@ -281,9 +291,11 @@ def scene_to_msg(
 def scene_from_msg(msg: DetectedObjectArray) -> Scene:
     """DetectedObjectArray -> Scene (perceived objects: no known front). MessageError without a camera."""
     K = intrinsics_from_msg(msg.camera_info)
+    pose = pose_to_matrix(msg.camera_pose, "camera_pose")
+    objects = tuple(object_from_msg(o, f"objects[{i}]") for i, o in enumerate(msg.objects))
+    validation.unique_names([o.name for o in objects], "object ids", MessageError)
     try:
-        camera = CameraModel(K, msg.camera_info.width, msg.camera_info.height, pose_to_matrix(msg.camera_pose))
-        objects = tuple(object_from_msg(o) for o in msg.objects)
+        camera = CameraModel(K, msg.camera_info.width, msg.camera_info.height, pose)
         return Scene(objects, camera, obstacles=obstacle_map_from_msg(msg.obstacle_map))
     except (ValueError, RoboSpatialError) as exc:
         raise MessageError(f"objects message is not a valid scene: {exc}") from None
@@ -325,6 +337,8 @@ def masks_from_msg(msg: InstanceMasks) -> MaskDetections:
     labels = _pixels(msg.labels, np.uint16, 1)[:, :, 0] if msg.labels.encoding in ("16UC1", "mono16") else None
     if labels is None:
         raise MessageError(f"instance labels must be 16UC1, got {msg.labels.encoding!r}")
+    # A repeated name would keep only one of its masks: say which names repeat instead.
+    validation.unique_names(list(msg.names), "instance mask names", MessageError)
     return MaskDetections({name: labels == k + 1 for k, name in enumerate(msg.names)})
 
 
@@ -401,12 +415,12 @@ def plan_to_msg(plan: CorePlan, command_id: str = "", plan_only: bool = False) -
 
 def plan_from_msg(msg: PickPlacePlan) -> CorePlan:
     """PickPlacePlan message -> the core plan the executors run; MessageError on bad poses."""
-    poses = {name: pose_to_matrix(getattr(msg, name)) for name in _WAYPOINTS}
+    poses = {name: pose_to_matrix(getattr(msg, name), name) for name in _WAYPOINTS}
     p = msg.place_xyz
     return CorePlan(
         object_id=msg.object_id,
-        pick_box=box_from_msg(msg.pick_box),
-        place_xyz=np.array([p.x, p.y, p.z]),
+        pick_box=box_from_msg(msg.pick_box, "pick_box"),
+        place_xyz=validation.finite_array([p.x, p.y, p.z], (3,), "place_xyz", MessageError),
         place_yaw_offset_rad=float(msg.place_yaw_offset_rad),
         object_width_m=float(msg.object_width_m),
         gripper_open_m=float(msg.gripper_open_m),

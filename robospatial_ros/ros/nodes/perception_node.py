@@ -35,6 +35,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
+from robospatial_ros.core import validation
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion
@@ -70,6 +71,7 @@ from robospatial_ros.ros.conversions import (
     masks_from_msg,
     object_markers,
     scene_to_msg,
+    stamp_seconds,
 )
 from robospatial_ros.ros.params import declare_config, on_config_change, read_config
 
@@ -176,7 +178,8 @@ RUNTIME_SETTABLE = ("status_every_n", "cloud_max_points", "perception.")
 
 
 def stamp_s(stamp: Any) -> float:
-    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+    """A message's header stamp in seconds; MessageError when out of range (sec < 0, nanosec >= 1e9)."""
+    return stamp_seconds(stamp)
 
 
 class StampSync:
@@ -303,14 +306,20 @@ class PerceptionNode(Node):
         except Exception as exc:  # tf2 raises its own (non-RoboSpatial) lookup/extrapolation errors
             raise MessageError(f"no transform {frame_id!r} -> {self.settings.base_frame!r}: {exc}") from None
         t, q = tf.transform.translation, tf.transform.rotation
-        return _pose([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+        where = f"transform {frame_id!r} -> {base!r}"
+        return _pose([t.x, t.y, t.z], [q.x, q.y, q.z, q.w], (f"{where} translation", f"{where} rotation"), MessageError)
 
     # --- inputs --------------------------------------------------------------------------------------
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg
 
     def _on_input(self, stream: str, msg: Any) -> None:
-        match = self._sync.add(stream, stamp_s(msg.header.stamp), msg)
+        try:
+            stamp = stamp_s(msg.header.stamp)
+        except MessageError as exc:  # a subscription callback must not raise: the frame is dropped, with a status
+            self._fail(f"{stream}: {exc}")
+            return
+        match = self._sync.add(stream, stamp, msg)
         if match is None:
             return
         with self._lock:
@@ -469,16 +478,22 @@ class PerceptionNode(Node):
         super().destroy_node()
 
 
-def _pose(position: Sequence[float], orientation_xyzw: Sequence[float]) -> np.ndarray:
-    """(4, 4) from [x, y, z] and a quaternion [x, y, z, w] (normalised); ConfigError if malformed."""
-    p, q = np.asarray(list(position), dtype=float), np.asarray(list(orientation_xyzw), dtype=float)
-    if p.shape != (3,) or not np.all(np.isfinite(p)):
-        raise ConfigError(f"camera_position_m must be 3 finite numbers [x, y, z], got {list(position)}")
-    if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-6:
-        raise ConfigError(
-            f"camera_orientation_xyzw must be a non-zero quaternion [x, y, z, w], got {list(orientation_xyzw)}"
-        )
-    return make_transform(matrix_from_quaternion(q / np.linalg.norm(q)), p)
+def _pose(
+    position: Sequence[float],
+    orientation_xyzw: Sequence[float],
+    fields: tuple[str, str] = ("camera_position_m", "camera_orientation_xyzw"),
+    error: type[RoboSpatialError] = ConfigError,
+) -> np.ndarray:
+    """(4, 4) from [x, y, z] (metres) and a quaternion [x, y, z, w] (normalised); `error` naming the
+    field when either is malformed (not finite, wrong length, zero quaternion, beyond 1e4 m)."""
+    p = validation.finite_array(_listed(position), (3,), fields[0], error)
+    q = validation.quaternion(_listed(orientation_xyzw), fields[1], error)
+    return validation.rigid_transform(make_transform(matrix_from_quaternion(q), p), fields[0], error)
+
+
+def _listed(values: Any) -> Any:
+    """A sequence as a list (strings and scalars as they are, so that the shape check names them)."""
+    return list(values) if isinstance(values, (list, tuple)) else values
 
 
 def main(args: list[str] | None = None) -> int:
