@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "robospatial_ros" / "data" / "tabletop_scene.json"
 PARAMS = ["--params-file", str(ROOT / "config" / "reasoner.yaml")]
 DOMAIN, LONELY_DOMAIN, BURST_DOMAIN = fresh_domain_id(), fresh_domain_id(), fresh_domain_id()
+STREAM_DOMAIN = fresh_domain_id()  # a reasoner with a 3-request queue, objects streamed at 30 Hz
 PUT_CAN = "put the can to the left of the bowl"
 PUT_MUG = "put the mug to the left of the bowl"  # the mug is 8 cm wide: more than the gripper takes
 PUT_BOTTLE = "put the bottle in front of the bowl"
@@ -64,6 +67,7 @@ class Client:
         self.queries = self.probe.publisher(SpatialQuery, QUERY_TOPIC, RELIABLE)
         self.objects = self.probe.publisher(DetectedObjectArray, OBJECTS_TOPIC, LATCHED)
         self.pings = 0
+        self.streamed = 0
 
     def of(self, topic: str) -> list:
         return self.probe.received[topic]
@@ -72,8 +76,26 @@ class Client:
     def answers(self) -> list[SpatialAnswer]:
         return self.of(ANSWER_TOPIC)
 
-    def send_objects(self) -> None:
-        self.objects.publish(scene_to_msg(load_scene(SCENE), "panda_link0"))
+    def send_objects(self, without: str = "") -> None:
+        scene = load_scene(SCENE)
+        if without:
+            scene = dataclasses.replace(scene, objects=tuple(o for o in scene.objects if o.name != without))
+        self.objects.publish(scene_to_msg(scene, "panda_link0"))
+
+    def stream_until(self, condition, timeout_s: float, without: str = "") -> bool:
+        """Publish the objects at about 30 Hz (as perception does) until `condition` holds; the count
+        sent is kept in `streamed`."""
+        next_at = time.monotonic()
+
+        def tick() -> bool:
+            nonlocal next_at
+            if time.monotonic() >= next_at:
+                self.send_objects(without)
+                self.streamed += 1
+                next_at += 1.0 / 30.0
+            return condition()
+
+        return self.probe.spin_until(tick, timeout_s)
 
     def connect(self, timeout_s: float = 30.0, want_scene: bool = True) -> SpatialAnswer:
         """Wait until the reasoner hears commands and queries and answers them (pinged with queries,
@@ -119,6 +141,8 @@ def reasoners():
             d: stack.enter_context(node_process("reasoner_node", d, PARAMS))
             for d in (DOMAIN, LONELY_DOMAIN, BURST_DOMAIN)
         }
+        small_queue = [*PARAMS, "-p", "max_pending_requests:=3"]
+        procs[STREAM_DOMAIN] = stack.enter_context(node_process("reasoner_node", STREAM_DOMAIN, small_queue))
         yield procs
         for proc in procs.values():
             assert proc.poll() is None, f"a reasoner died:\n{proc.stdout.read() if proc.stdout else ''}"
@@ -342,3 +366,48 @@ def test_a_naming_command_is_forwarded_to_perception_with_the_id(client):
     assert client.of(NAMES_TOPIC)[-1].data == 'call mug "coffee cup"'
     bad = client.command("call the cup the mug")  # no cup: an error answer, nothing forwarded
     assert not bad.success and "unknown object" in bad.error and len(client.of(NAMES_TOPIC)) == 1
+
+
+def test_commands_use_the_latest_objects_while_they_stream_and_a_full_queue_answers_busy(reasoners):
+    """Objects at 30 Hz are only kept on arrival: each command is answered from the latest message (the
+    scene is built when a command needs it), and a burst beyond the 3-request queue is answered "busy" at
+    once instead of queueing without limit; every command still gets exactly one answer."""
+    c = Client(STREAM_DOMAIN)
+    try:
+        c.send_objects()
+        c.connect()
+        count = len(c.answers)
+        c.commands.publish(String(data=PUT_CAN))
+        assert c.stream_until(lambda: len(c.answers) > count, 20.0), "no answer while objects stream"
+        assert c.answers[count].success and c.answers[count].has_placement, c.answers[count].error
+        # The stream now lacks the can: the next command sees that scene, not the one it was prepared for.
+        c.stream_until(lambda: False, 0.5, without="can")
+        count = len(c.answers)
+        c.commands.publish(String(data=PUT_CAN))
+        assert c.stream_until(lambda: len(c.answers) > count, 20.0, without="can")
+        assert not c.answers[count].success and "unknown object 'can'" in c.answers[count].error
+        assert c.streamed >= 10
+
+        start, first = len(c.answers), cmd_number(c.answers[count]) + 1
+        for _ in range(20):  # each needs seconds of planning (none of its spots can be planned)
+            c.commands.publish(String(data=PUT_MUG))
+        assert c.stream_until(lambda: len(c.answers) >= start + 20, 120.0), f"{len(c.answers) - start} answers"
+        burst = c.answers[start:]
+        assert sorted(cmd_number(a) for a in burst) == list(range(first, first + 20))
+        busy = [a for a in burst if a.error.startswith("busy")]
+        served = [a for a in burst if not a.error.startswith("busy")]
+        assert busy and len(served) >= 4, [a.error for a in burst]  # one at work and three queued, at least
+        assert all(not a.success and "busy: 3 requests are waiting" in a.error for a in busy)
+        assert all("none could be planned" in a.error for a in served)
+        assert [cmd_number(a) for a in served] == sorted(cmd_number(a) for a in served)  # in arrival order
+        assert reasoners[STREAM_DOMAIN].poll() is None
+    finally:
+        c.probe.close()
+
+
+def test_queue_size_is_validated():
+    from robospatial_ros.ros.nodes.reasoner_node import ReasonerNodeConfig
+
+    assert ReasonerNodeConfig().max_pending_requests >= 100  # a burst of 100 is queued, not refused
+    with pytest.raises(ConfigError, match="max_pending_requests must be at least 1"):
+        ReasonerNodeConfig(max_pending_requests=0)

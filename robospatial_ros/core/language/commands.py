@@ -7,11 +7,19 @@ questions ("from the robot's perspective", "in the camera frame"); none given me
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
 from robospatial_ros.core.errors import QuestionError, RoboSpatialError
-from robospatial_ros.core.language.questions import Query, frame_from_phrase, split_frame_phrase
+from robospatial_ros.core.language.questions import (
+    MAX_SPLITS,
+    MAX_TEXT_CHARS,
+    Query,
+    check_length,
+    frame_from_phrase,
+    split_frame_phrase,
+)
 from robospatial_ros.core.language.templates import template_question
 from robospatial_ros.core.scene import resolve_name
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
@@ -59,10 +67,13 @@ _RELATIONS = {
 }
 
 
-def parse_command(text: str, known: list[str]) -> PlacementCommand:
-    """Parse a placement command against the scene's object names; CommandError / UnknownObjectError."""
+def parse_command(text: str, known: list[str], max_chars: int = MAX_TEXT_CHARS) -> PlacementCommand:
+    """Parse a placement command against the scene's object names; CommandError / UnknownObjectError.
+
+    Linear in the text's length (MAX_SPLITS); longer than `max_chars` is refused up front."""
     if not isinstance(text, str) or not text.strip():
         raise CommandError("empty command")
+    check_length(text, "command", max_chars)
     body = re.sub(r"\s+", " ", text).strip().rstrip(".!?").strip()
     body, who = split_frame_phrase(body)
     verb = _VERB.match(body)
@@ -86,7 +97,8 @@ def parse_command(text: str, known: list[str]) -> PlacementCommand:
 
 def _split(rest: str, known: list[str]) -> tuple[str, str, Relation]:
     errors: list[RoboSpatialError] = []
-    for m in _WHERE.finditer(rest):
+    # Each try resolves both sides (O(length)): a bounded number of tries keeps parsing linear.
+    for m in itertools.islice(_WHERE.finditer(rest), MAX_SPLITS):
         try:
             target = resolve_name(rest[: m.start()], known)
             reference = resolve_name(rest[m.end() :], known)

@@ -16,7 +16,9 @@ insensitive), which is also how a name containing a relation word is split corre
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
@@ -26,6 +28,15 @@ from robospatial_ros.core.scene import resolve_name
 from robospatial_ros.core.spatial.types import Frame, QueryType, Relation
 
 E = TypeVar("E", bound=Enum)
+
+# Resource guards (issue 16): a question or command longer than this is refused before any parsing.
+MAX_TEXT_CHARS = 2000
+# The most relation phrases tried as the A|B boundary of one text. Each try resolves both sides, O(length)
+# each, so the cap keeps parsing linear in the text's length; real names hold a relation word or two.
+MAX_SPLITS = 16
+# A frame phrase ('from the <who>'s perspective', its <who> at most 200 characters in _FRAME) lies within
+# the last _FRAME_WINDOW characters of a text: only those are matched against _FRAME.
+_FRAME_WINDOW = 300
 
 
 @dataclass(frozen=True)
@@ -48,9 +59,9 @@ _INSTRUCTIONS = [
         r"\s*(?:please\s+)?(?:answer|respond|reply)\s+(?:with\s+)?[\"']?yes[\"']?\s+or\s+[\"']?no[\"']?.*$", re.I | re.S
     ),
 ]
-# Greedy body: the last "from/in ..." phrase at the end is the frame.
+# Greedy body: the last "from/in ..." phrase at the end is the frame (matched from a position: no `^`).
 _FRAME = re.compile(
-    r"^(?P<body>.*)[\s,]+(?:from|in|relative to|with respect to|in terms of)\s+(?:the\s+)?(?P<who>[^,?]+?)"
+    r"(?P<body>.*)[\s,]+(?:from|in|relative to|with respect to|in terms of)\s+(?:the\s+)?(?P<who>[^,?]{1,200}?)"
     r"(?:'s|’s|s')?\s+(?:perspective|point of view|viewpoint|view|frame(?: of reference)?|coordinate frame)"
     r"\s*[.?!]*\s*$",
     re.I | re.S,
@@ -105,12 +116,23 @@ def _clean(text: str) -> str:
     return t.strip().rstrip("?").strip()
 
 
+def check_length(text: str, what: str = "question", max_chars: int = MAX_TEXT_CHARS) -> None:
+    """QuestionError when `text` is longer than `max_chars`: refused before any parsing work."""
+    if len(text) > max_chars:
+        raise QuestionError(f"the {what} is {len(text)} characters long; at most {max_chars} are accepted")
+
+
 def split_frame_phrase(body: str) -> tuple[str, str | None]:
-    """('is the mug left of the bowl', 'robot') from '... from the robot's perspective'."""
-    match = _FRAME.match(body)
+    """('is the mug left of the bowl', 'robot') from '... from the robot's perspective'.
+
+    Only the text's tail is matched: the greedy body of _FRAME backtracks from the end, and each
+    try scans a `who`, so matching the whole text would cost its length squared.
+    """
+    cut = max(len(body) - _FRAME_WINDOW, 0)
+    match = _FRAME.match(body, cut)
     if match is None:
         return body.strip(), None
-    return match.group("body").strip(), match.group("who").strip().lower()
+    return (body[:cut] + match.group("body")).strip(), match.group("who").strip().lower()
 
 
 def frame_from_phrase(who: str | None, reference_candidates: list[str], known: list[str]) -> Frame | None:
@@ -142,21 +164,22 @@ def _names(a_text: str | None, b_text: str, known: list[str]) -> tuple[str | Non
     return a, b
 
 
-def _relation_phrases(text: str) -> list[re.Match[str]]:
-    """Every relation phrase in `text`, leftmost first, overlapping ones included.
+def _relation_phrases(text: str) -> Iterator[re.Match[str]]:
+    """Every relation phrase in `text`, leftmost first, overlapping ones included (lazily: callers
+    stop after MAX_SPLITS).
 
     `finditer` would skip a phrase whose leading space the previous match consumed, so
     "is the car front left of the bowl" (object "car front") could never split at "left".
     """
-    starts = [i for i, ch in enumerate(text) if ch.isspace() and (i == 0 or not text[i - 1].isspace())]
-    return [m for m in (_REL_BETWEEN.match(text, i) for i in starts) if m is not None]
+    starts = (i for i, ch in enumerate(text) if ch.isspace() and (i == 0 or not text[i - 1].isspace()))
+    return (m for m in (_REL_BETWEEN.match(text, i) for i in starts) if m is not None)
 
 
 def _try_splits(rest: str, known: list[str], with_target: bool) -> tuple[str | None, str, Relation]:
     """Try every relation phrase in `rest` as the A|B boundary; first split naming known objects wins."""
     errors: list[RoboSpatialError] = []
     text = " " + rest
-    for m in _relation_phrases(text):
+    for m in itertools.islice(_relation_phrases(text), MAX_SPLITS):
         a_text = text[: m.start()].strip() if with_target else None
         b_text = text[m.end() :].strip()
         if (with_target and not a_text) or not b_text:
@@ -173,7 +196,8 @@ def _try_splits(rest: str, known: list[str], with_target: bool) -> tuple[str | N
 
 def _parse_compatibility(rest: str, known: list[str]) -> tuple[str | None, str, Relation]:
     errors: list[RoboSpatialError] = []
-    for m in re.finditer(r"\s+fit\s+(?:it\s+)?", rest, re.I):
+    # A name rarely holds "fit": a few tries, each trying up to MAX_SPLITS relation phrases.
+    for m in itertools.islice(re.finditer(r"\s+fit\s+(?:it\s+)?", rest, re.I), 4):
         a_text, after = rest[: m.start()].strip(), rest[m.end() :]
         on = re.match(r"^(?:on\s+top(?:\s+of)?|onto|on|upon)\s+(?:the\s+)?(?P<b>.+)$", after, re.I)
         try:
@@ -190,7 +214,8 @@ def _parse_compatibility(rest: str, known: list[str]) -> tuple[str | None, str, 
 
 def _parse_room(rest: str, known: list[str]) -> tuple[str | None, str, Relation]:
     """'mug on the plate' / 'mug left of the bowl' (after 'is there room for the')."""
-    for m in re.finditer(r"\s+(?:on\s+top\s+of|onto|on)\s+(?:the\s+)?", rest, re.I):
+    ons = re.finditer(r"\s+(?:on\s+top\s+of|onto|on)\s+(?:the\s+)?", rest, re.I)
+    for m in itertools.islice(ons, MAX_SPLITS):
         try:
             a, b = _names(rest[: m.start()], rest[m.end() :], known)
             return a, b, Relation.ON_TOP
@@ -215,10 +240,14 @@ def parse_question(
     known: list[str],
     query_type: QueryType | str | None = None,
     frame: Frame | str | None = None,
+    max_chars: int = MAX_TEXT_CHARS,
 ) -> Query:
-    """Parse `text` against the scene's object names. Raises a RoboSpatialError subclass."""
+    """Parse `text` against the scene's object names. Raises a RoboSpatialError subclass.
+
+    Linear in the text's length (MAX_SPLITS); longer than `max_chars` is refused up front."""
     if not isinstance(text, str) or not text.strip():
         raise QuestionError("empty question")
+    check_length(text, "question", max_chars)
     forced_kind = _member(QueryType, query_type, "query type")
     forced_frame = _member(Frame, frame, "frame")
     body, who = split_frame_phrase(_clean(text))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from robospatial_ros.core.errors import ConfigError, SceneError
 from robospatial_ros.core.geometry import points_in_convex_polygon, polygon_area_centroid, rot_z
 from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.config import category_matches
@@ -200,13 +201,28 @@ def _footprint_kernels(view: SceneView, a: SceneObject) -> list[_Kernels]:
     if a.name not in cache:
         cfg = view.config
         fp = view.view(a).footprint
-        local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
+        with np.errstate(over="ignore", invalid="ignore"):
+            local = fp - polygon_area_centroid(fp)[1]  # (K, 2) about the footprint centroid
+        _check_stencil(a, local, cfg.grid_resolution_m, cfg.max_grid_cells)
         buffer_cells = math.ceil(cfg.min_distance_m / cfg.grid_resolution_m - 1e-9)
         cache[a.name] = [
             _kernels(cfg.grid_resolution_m, local @ rot_z(math.radians(angle))[:2, :2].T, buffer_cells)
             for angle in cfg.compatibility_angles_deg
         ]
     return cache[a.name]
+
+
+def _check_stencil(a: SceneObject, local: np.ndarray, resolution_m: float, max_cells: int) -> None:
+    """SceneError for a footprint that is not finite (a box near the float limit) and ConfigError for one
+    whose stencil ((K, 2) `local`, metres, rotated: its circumscribed square) exceeds the cell budget."""
+    if not np.all(np.isfinite(local)):
+        raise SceneError(f"the {a.name}'s footprint is not finite (its box is out of range)")
+    side = 2.0 * (math.ceil(float(np.hypot(local[:, 0], local[:, 1]).max()) / resolution_m) + 1) + 1
+    if side * side > max_cells:
+        raise ConfigError(
+            f"the {a.name}'s footprint spans {side:.3g} cells a side at grid_resolution_m={resolution_m!r}: "
+            f"more than max_grid_cells={max_cells} allows"
+        )
 
 
 @register_preparer

@@ -7,6 +7,7 @@ holds the values a tabletop needs (1 cm grid, tighter thresholds).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 from robospatial_ros.core.configio import check_field_types
@@ -181,6 +182,10 @@ class SpatialConfig:
     category_match: str = "words"
     flat_surfaces: tuple[str, ...] = DEFAULT_FLAT_SURFACES
     not_placeable: tuple[str, ...] = DEFAULT_NOT_PLACEABLE
+    # Resource guards: the most cells one occupancy grid may have (a 1 cm grid over 20 m x 20 m), and the
+    # most objects a scene may hold; beyond either a question is refused before any array is allocated.
+    max_grid_cells: int = 4_000_000
+    max_objects: int = 1000
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -208,3 +213,18 @@ class SpatialConfig:
             raise ConfigError("compatibility_angles_deg must list at least one angle")
         if self.grid_resolution_m > self.context_threshold_m:
             raise ConfigError("grid_resolution_m must not exceed context_threshold_m")
+        self._check_budgets()
+
+    def _check_budgets(self) -> None:
+        """The guards must be positive, and the square stencils the buffer ring and the context
+        threshold span (2 * cells + 1 cells a side) must fit the grid budget, else numpy fails later."""
+        for name in ("max_grid_cells", "max_objects"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("min_distance_m", "context_threshold_m"):
+            side = 2.0 * math.ceil(float(getattr(self, name)) / float(self.grid_resolution_m)) + 1.0
+            if not math.isfinite(side) or side * side > self.max_grid_cells:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} spans {side:.3g} cells of grid_resolution_m="
+                    f"{self.grid_resolution_m!r}: more than max_grid_cells={self.max_grid_cells} allows"
+                )

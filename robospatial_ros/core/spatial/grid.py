@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robospatial_ros.core.errors import ConfigError, SceneError
+
 
 @dataclass
 class OccupancyGrid:
@@ -65,10 +67,12 @@ class OccupancyGrid:
         """(row slice, col slice) of the cells whose centres lie in the world box [lo, hi] (2,) each."""
         ny, nx = self.shape
         res = self.resolution_m
-        r0 = max(int(np.ceil((lo[1] - self.y0) / res - 0.5 - 1e-9)), 0)
-        r1 = min(int(np.floor((hi[1] - self.y0) / res - 0.5 + 1e-9)) + 1, ny)
-        c0 = max(int(np.ceil((lo[0] - self.x0) / res - 0.5 - 1e-9)), 0)
-        c1 = min(int(np.floor((hi[0] - self.x0) / res - 0.5 + 1e-9)) + 1, nx)
+        # Clipped as floats before int(): a box far off the grid (1e308) is an empty window, not an overflow.
+        with np.errstate(over="ignore", invalid="ignore"):
+            first = np.ceil((np.asarray(lo, float) - (self.x0, self.y0)) / res - 0.5 - 1e-9)  # (2,) col, row
+            last = np.floor((np.asarray(hi, float) - (self.x0, self.y0)) / res - 0.5 + 1e-9) + 1
+        c0, r0 = (int(v) for v in np.nan_to_num(np.clip(first, 0, (nx, ny)), nan=0.0))
+        c1, r1 = (int(v) for v in np.nan_to_num(np.clip(last, 0, (nx, ny)), nan=0.0))
         return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
 
     def polygon_cells(self, polygon: np.ndarray) -> tuple[slice, slice, np.ndarray]:
@@ -95,20 +99,44 @@ class OccupancyGrid:
         return rows, cols, mask
 
 
-def empty_grid(lo: np.ndarray, hi: np.ndarray, resolution_m: float, alignment: str = "center") -> OccupancyGrid:
+def empty_grid(
+    lo: np.ndarray, hi: np.ndarray, resolution_m: float, alignment: str = "center", max_cells: int | None = None
+) -> OccupancyGrid:
     """A grid of `resolution_m` cells covering the world box [lo, hi] ((2,) x/y each, metres), all inside and free.
+
+    ConfigError (before any allocation) when it would have more than `max_cells` cells; SceneError when
+    the box is not finite (a coordinate of 1e308 overflows the extent).
 
     alignment center: cells tile the box from `lo`, their centres (the grid's points) half a cell in;
     edge: the points start on the box's edge, lo + i * resolution_m while below `hi` (the reference
     generator's `arange` grid), so each cell is centred on its point.
     """
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    _check_cells(lo, hi, resolution_m, max_cells)
     if alignment == "edge":
         nx, ny = np.maximum(np.ceil((hi - lo) / resolution_m), 1).astype(int)
         lo = lo - resolution_m / 2.0
     else:
         nx, ny = (np.maximum(np.ceil((hi - lo) / resolution_m - 1e-9), 1)).astype(int)
     return OccupancyGrid(float(lo[0]), float(lo[1]), resolution_m, np.ones((ny, nx), bool), np.zeros((ny, nx), bool))
+
+
+def _check_cells(lo: np.ndarray, hi: np.ndarray, resolution_m: float, max_cells: int | None) -> None:
+    """Refuse a grid over a non-finite box or of more than `max_cells` cells, counted in floats so
+    that a huge extent cannot overflow the count itself."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        extent = hi - lo  # (2,) metres; inf when a coordinate is near the float limit
+        sides = np.ceil(extent / resolution_m) + 1.0  # (2,) cells, an upper bound for either alignment
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise SceneError(f"the occupancy grid's area is not finite: {lo.tolist()} .. {hi.tolist()} (metres)")
+    cells = float(np.prod(np.maximum(sides, 1.0)))  # inf when an extent overflows
+    if max_cells is None and not np.isfinite(cells):
+        raise SceneError(f"the occupancy grid's area is too large: {lo.tolist()} .. {hi.tolist()} (metres)")
+    if max_cells is not None and not cells <= max_cells:
+        raise ConfigError(
+            f"an occupancy grid of {cells:.3g} cells ({extent[0]:.3g} m x {extent[1]:.3g} m at grid_resolution_m="
+            f"{resolution_m!r}) exceeds max_grid_cells={max_cells}; use a coarser grid_resolution_m"
+        )
 
 
 @dataclass(frozen=True)

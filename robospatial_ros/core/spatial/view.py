@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from robospatial_ros.core.camera import MIN_DEPTH_M
+from robospatial_ros.core.errors import SceneError
 from robospatial_ros.core.geometry import (
     clip_polygon_to_rect,
     convex_hull_2d,
@@ -217,6 +218,11 @@ class SceneView:
     def __init__(self, scene: Scene, config: SpatialConfig | None = None):
         self.scene = scene
         self.config = config or SpatialConfig()
+        if len(scene.objects) > self.config.max_objects:
+            # Per-scene work grows with the objects squared (supports, stamps): refuse before any of it.
+            raise SceneError(
+                f"the scene has {len(scene.objects)} objects, more than max_objects={self.config.max_objects}"
+            )
         self._views: dict[str, ObjectView] = {}  # by object name
         self._supports: dict[str, SceneObject | None] = {}  # by object name
         self._layers: dict[str | None, ObstacleLayers] = {}  # by the support's name (None: no support)
@@ -303,7 +309,7 @@ def _build_layers(view: SceneView, support: SceneObject | None) -> ObstacleLayer
     is not an obstacle on it.
     """
     cfg = view.config
-    grid = empty_grid(*_grid_area(view, support), cfg.grid_resolution_m, cfg.grid_alignment)
+    grid = empty_grid(*_grid_area(view, support), cfg.grid_resolution_m, cfg.grid_alignment, cfg.max_grid_cells)
     top = -np.inf
     if support is not None:
         top = view.view(support).z_max

@@ -1,10 +1,14 @@
 """The reasoner node: commands and questions about the latest scene -> answers and placements.
 
-Subscribes /robospatial/objects (the latest scene, prepared once per message), /robospatial/command
+Subscribes /robospatial/objects (the latest scene: only kept on arrival, turned into a scene when a
+request needs it, so a 30 Hz stream costs next to nothing and never delays a command), /robospatial/command
 (std_msgs/String: a placement command such as "put the mug to the left of the bowl", or a
 question) and /robospatial/query (SpatialQuery). Every command and query gets exactly one
 SpatialAnswer on /robospatial/answer, in arrival order (`query_id` "cmd-<n>" for the n-th command,
 the caller's id for a query): success with the answer, or success false and a one-line error.
+Requests wait in a bounded queue (`max_pending_requests`) served by one worker thread, so frames and
+requests keep being received while one is answered; one arriving at a full queue is answered at once
+with success false and an error starting "busy" (ahead of the queued ones' answers).
 A placement command also publishes the chosen spot as a PoseStamped on /robospatial/placement
 (position: where the object's bottom centre goes; orientation: its turn about z) and RViz markers.
 
@@ -24,6 +28,8 @@ Parameters: ReasonerNodeConfig (NODE_CONFIG).
 from __future__ import annotations
 
 import functools
+import queue
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,9 +102,14 @@ class ReasonerNodeConfig:
     vlm: VLMBackendConfig = field(default_factory=VLMBackendConfig)
     # The retry policy and plannability test of the main job (keep check_* equal to the planner's).
     job: JobConfig = field(default_factory=JobConfig)
+    # Commands and queries waiting to be answered; one more is answered "busy" at once (a burst of
+    # 100 fits; the command topic's reader keeps 200).
+    max_pending_requests: int = 128
 
     def __post_init__(self) -> None:
         validate_fields(self, "reasoner")
+        if self.max_pending_requests < 1:
+            raise ConfigError(f"max_pending_requests must be at least 1, got {self.max_pending_requests}")
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"unknown backend {self.backend!r}; available: {', '.join(BACKEND_NAMES)}")
         if not self.base_frame.strip():
@@ -106,6 +117,17 @@ class ReasonerNodeConfig:
 
 
 NODE_CONFIG = ReasonerNodeConfig
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One command or query as received, numbered in arrival order."""
+
+    qid: str
+    text: str
+    event: str  # "command" or "query"
+    query_type: str | None = None
+    frame: str | None = None
 
 
 class ReasonerNode(Node):
@@ -121,6 +143,12 @@ class ReasonerNode(Node):
         self._view: SceneView | None = None
         self._frame = ""
         self._commands = 0
+        # (count, message) of the latest objects message, replaced as one reference (the worker reads it);
+        # _view_count: the count the view was built from.
+        self._latest_objects: tuple[int, DetectedObjectArray | None] = (0, None)
+        self._view_count = 0
+        self._pending: queue.Queue[_Request] = queue.Queue(maxsize=self.config.max_pending_requests)
+        self._stop = threading.Event()
         self._answers = self.create_publisher(SpatialAnswer, ANSWER_TOPIC, RELIABLE)
         self._placements = self.create_publisher(PoseStamped, PLACEMENT_TOPIC, RELIABLE)
         self._markers = self.create_publisher(MarkerArray, MARKERS_TOPIC, RELIABLE)
@@ -133,7 +161,17 @@ class ReasonerNode(Node):
             self.create_subscription(Image, COLOR_TOPIC, functools.partial(self._on_camera, "color"), SENSOR)
             self.create_subscription(Image, DEPTH_TOPIC, functools.partial(self._on_camera, "depth"), SENSOR)
             self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, functools.partial(self._on_camera, "K"), SENSOR)
+        self._worker = threading.Thread(target=self._work, name="reasoner-requests", daemon=True)
+        self._worker.start()
         self.status.ok("ready", f"backend {self.backend.name}, waiting for objects on {self._objects_sub.topic_name}")
+
+    def destroy_node(self) -> None:
+        # Also called by rclpy's shutdown when the constructor failed (bad parameters): no worker then.
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            self._stop.set()
+            worker.join(timeout=10.0)
+        super().destroy_node()
 
     def _configure(self) -> None:
         self.config = read_config(self, ReasonerNodeConfig)
@@ -144,18 +182,29 @@ class ReasonerNode(Node):
     # --- inputs ---
 
     def _on_objects(self, msg: DetectedObjectArray) -> None:
+        """Only kept: the scene is built when a request needs it (`_current_view`), never per message."""
+        self._latest_objects = (self._latest_objects[0] + 1, msg)
+
+    def _current_view(self) -> SceneView | None:
+        """The view of the latest objects message, built (lazily: a request computes only what it needs)
+        when one arrived since the last; a bad message is reported once and the previous view kept."""
+        count, msg = self._latest_objects
+        if msg is None or count == self._view_count:
+            return self._view
+        self._view_count = count
         try:
-            view = SceneView(scene_from_msg(msg), self.config.spatial).prepare()
+            view = SceneView(scene_from_msg(msg), self.config.spatial)
         except RoboSpatialError as exc:
             self.status.warn("objects", f"ignored an objects message: {exc}")
-            return
+            return self._view
         except Exception as exc:  # never die from a message
             self.status.error("objects", f"ignored an objects message: {type(exc).__name__}: {exc}")
-            return
+            return self._view
         first = self._view is None
         self._view, self._frame = view, msg.header.frame_id or self.config.base_frame
         if first:
             self.status.ok("objects", f"{len(view.scene.objects)} objects in frame {self._frame}")
+        return view
 
     def _on_camera(self, key: str, msg: Image | CameraInfo) -> None:
         convert = {"color": color_from_msg, "depth": depth_from_msg, "K": intrinsics_from_msg}[key]
@@ -174,25 +223,51 @@ class ReasonerNode(Node):
 
     def _on_command(self, msg: String) -> None:
         self._commands += 1
-        self._serve(f"cmd-{self._commands}", msg.data, "command", None, None)
+        self._enqueue(_Request(f"cmd-{self._commands}", msg.data, "command"))
 
     def _on_query(self, msg: SpatialQuery) -> None:
         question, query_type, frame = query_from_msg(msg)
-        self._serve(msg.query_id, question, "query", query_type, frame)
+        self._enqueue(_Request(msg.query_id, question, "query", query_type, frame))
+
+    # --- the queue: received on the executor's thread, answered on the worker's ---
+
+    def _enqueue(self, request: _Request) -> None:
+        try:
+            self._pending.put_nowait(request)
+        except queue.Full:
+            error = f"busy: {self._pending.maxsize} requests are waiting; try again shortly"
+            out = error_answer_msg(request.text, error, request.qid)
+            out.header.frame_id = self._frame or self.config.base_frame
+            out.header.stamp = self.get_clock().now().to_msg()
+            self._answers.publish(out)
+            self.status.warn(request.event, f"{one_line(request.text, 60)!r}: {error}", request.qid)
+
+    def _work(self) -> None:
+        """The worker: answers queued requests in arrival order until the node is destroyed."""
+        while not self._stop.is_set():
+            try:
+                request = self._pending.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._serve(request)
+            except Exception as exc:  # publishing failed (shutting down): the worker goes on
+                self.get_logger().error(f"request {request.qid}: {type(exc).__name__}: {exc}")
 
     # --- one request, one answer ---
 
-    def _serve(self, qid: str, text: str, event: str, query_type: str | None, frame: str | None) -> None:
+    def _serve(self, request: _Request) -> None:
+        qid, text, event = request.qid, request.text, request.event
         stamp = self.get_clock().now().to_msg()
         markers = pose = None
         try:
-            if self._view is None:
+            view = self._current_view()
+            if view is None:
                 raise RoboSpatialError(f"no objects received yet on {self._objects_sub.topic_name}")
-            view = self._view
             if event == "command":
                 parsed = parse_request(text, view.scene.names)
             else:
-                parsed = parse_question(text, view.scene.names, query_type, frame)
+                parsed = parse_question(text, view.scene.names, request.query_type, request.frame)
             if isinstance(parsed, NamingCommand):
                 out = self._name(parsed, text, qid)
             elif isinstance(parsed, PlacementCommand):
