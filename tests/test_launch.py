@@ -169,7 +169,8 @@ def test_sim_launch_places_on_command_with_params_file_and_gazebo_topics(tmp_pat
             answer = probe.received[common.ANSWER_TOPIC][0]
             assert answer.success and answer.has_placement and answer.query_id == "cmd-1", answer.error
             assert answer.header.stamp.sec < 1_000_000  # the reasoner's clock is the simulator's (/clock)
-            assert probe.spin_until(lambda: probe.received[common.PLAN_TOPIC], 30)
+            statuses = lambda: [f"{s.node}: {s.event}: {s.message}" for s in probe.received[common.STATUS_TOPIC]]  # noqa: E731
+            assert probe.spin_until(lambda: probe.received[common.PLAN_TOPIC], 30), (statuses(), launch.output[-3000:])
             assert not probe.received[common.PLAN_TOPIC][0].plan_only
 
             def executed():

@@ -373,3 +373,21 @@ def test_moveit_config_is_validated():
         MoveItConfig(planning_group=" ")
     with pytest.raises(ValueError, match="tcp_offset_m"):
         MoveItConfig(tcp_offset_m=float("nan"))
+
+
+def test_a_placement_that_arrives_before_any_objects_is_planned_when_they_come():
+    """Under load the planner may hear the reasoner's answer before its own objects subscription has
+    anything (the reasoner had the objects); it plans the placement as soon as the objects arrive."""
+    context = Context()
+    rclpy.init(context=context, domain_id=fresh_domain_id())
+    try:
+        node = PlannerNode(context=context, parameter_overrides=[Parameter("check_reachability", value=False)])
+        plans = []
+        node._plans.publish = plans.append  # capture what would go out
+        node._on_answer(placement_answer("cmd-1", "can", (0.415, 0.015, 0.0)))
+        assert plans == []
+        node._on_objects(scene_to_msg(load_scene(SCENE), "panda_link0"))
+        assert len(plans) == 1 and plans[0].command_id == "cmd-1" and plans[0].object_id == "can"
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

@@ -85,6 +85,7 @@ class PlannerNode(Node):
             self.get_logger().error(f"cannot start: {exc}")
             raise
         self._scene: Scene | None = None
+        self._pending: SpatialAnswer | None = None  # a placement that came before any objects
         self._scene_frame = ""
         self._plans = self.create_publisher(PlanMsg, PLAN_TOPIC, RELIABLE)
         self._objects_sub = self.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, self._on_objects, LATCHED)
@@ -109,11 +110,20 @@ class PlannerNode(Node):
             self.status.warn("objects", f"ignored an objects message: {exc}")
         except Exception as exc:  # never die from a message
             self.status.error("objects", f"ignored an objects message: {type(exc).__name__}: {exc}")
+        if self._scene is not None and self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._on_answer(pending)
 
     def _on_answer(self, msg: SpatialAnswer) -> None:
         if not (msg.success and msg.has_placement):
             return
         qid = msg.query_id
+        if self._scene is None:
+            # The reasoner chose it on objects this node has not received yet (discovery under load):
+            # plan it when they arrive (the latest such placement only).
+            self._pending = msg
+            self.status.warn("plan", f"waiting for objects on {self._objects_sub.topic_name} to plan {qid}", qid)
+            return
         try:
             plan = self._plan(msg)
         except RoboSpatialError as exc:
