@@ -50,6 +50,31 @@ def test_position_words_and_ids_pick_one(reference, expected):
     assert (cmd.target, cmd.reference) == ("mug", expected)
 
 
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("the bowl farthest from the robot", "bowl_1"),  # as the ambiguity error suggests saying it
+        ("the bowl closest to the arm", "bowl_2"),
+        ("the closest bowl", "bowl_2"),
+        ("the furthest bowl", "bowl_1"),
+        ("the rightmost bowl", "bowl_2"),
+        ("the leftmost", "bowl_1"),  # a position word alone: of every object but the support
+    ],
+)
+def test_every_position_word_reads_the_same_before_or_after_the_noun(reference, expected):
+    assert resolve_name(reference, two_bowls().names) == expected
+
+
+def test_the_ways_an_ambiguity_error_suggests_to_tell_objects_apart_all_resolve():
+    s = two_bowls()
+    with pytest.raises(AmbiguousObjectError) as err:
+        resolve_name("the bowl", s.names)
+    text = str(err.value)
+    for phrase, expected in (("farthest from the robot", "bowl_1"), ("nearest the robot", "bowl_2")):
+        assert phrase in text
+        assert resolve_name(f"the bowl {phrase}", s.names) == expected
+
+
 def test_position_words_work_in_questions_and_as_the_target():
     s = two_bowls()
     q = parse_question("is the right bowl behind the mug?", s.names)

@@ -227,6 +227,28 @@ def clip_polygon_to_rect(polygon: np.ndarray, x_min: float, y_min: float, x_max:
     return np.array(poly, dtype=float).reshape(-1, 2)
 
 
+def convex_overlap_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Area shared by two convex counter-clockwise (K, 2) polygons: `a` clipped by each edge of `b`
+    (Sutherland-Hodgman), in the polygons' squared unit."""
+    out = np.asarray(a, dtype=float).reshape(-1, 2)
+    b = np.asarray(b, dtype=float).reshape(-1, 2)
+    for p, q in zip(b, _next(b)):
+        if len(out) == 0:
+            return 0.0
+        edge = q - p
+        side = edge[0] * (out[:, 1] - p[1]) - edge[1] * (out[:, 0] - p[0])  # >= 0: left of p->q, inside
+        kept = []
+        for i in range(len(out)):
+            j = (i + 1) % len(out)
+            if side[i] >= 0:
+                kept.append(out[i])
+            if (side[i] >= 0) != (side[j] >= 0):
+                t = side[i] / (side[i] - side[j])
+                kept.append(out[i] + t * (out[j] - out[i]))
+        out = np.array(kept).reshape(-1, 2)
+    return polygon_area_centroid(out)[0] if len(out) >= 3 else 0.0
+
+
 def polygon_area_centroid(polygon: np.ndarray) -> tuple[float, np.ndarray]:
     """(area, (2,) centroid) of a simple polygon; vertex mean when the area vanishes."""
     p = np.asarray(polygon, dtype=float).reshape(-1, 2)

@@ -25,7 +25,12 @@ import numpy as np
 from robospatial_ros.core import validation
 from robospatial_ros.core.camera import CameraModel
 from robospatial_ros.core.errors import AmbiguousObjectError, SceneError, UnknownObjectError
-from robospatial_ros.core.geometry import OrientedBox, points_in_convex_polygon
+from robospatial_ros.core.geometry import (
+    OrientedBox,
+    convex_overlap_area,
+    points_in_convex_polygon,
+    polygon_area_centroid,
+)
 from robospatial_ros.core.obstacles import ObstacleMap
 
 
@@ -84,10 +89,7 @@ class Scene:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objects", tuple(self.objects))
-        names = [o.name for o in self.objects]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise SceneError(f"object names must be unique; repeated: {', '.join(map(repr, duplicates))}")
+        validation.unique_names([o.name for o in self.objects], "object names")
         object.__setattr__(self, "base_to_world", validation.rigid_transform(self.base_to_world, "robot_base_to_world"))
 
     @property
@@ -132,7 +134,7 @@ class Scene:
         """
         bottom = obj.box.z_min
         own = obj.box.footprint()  # (K, 2) world x/y, metres
-        own_area = _polygon_area(own)
+        own_area = polygon_area_centroid(own)[0]
         candidates = [
             other
             for other in self.objects
@@ -146,7 +148,8 @@ class Scene:
                 if points_in_convex_polygon(obj.box.center[None, :2], under)[0]:
                     return other
             elif (
-                _polygon_area(under) + 1e-12 >= own_area and _overlap_area(own, under) >= SUPPORT_MIN_OVERLAP * own_area
+                polygon_area_centroid(under)[0] + 1e-12 >= own_area
+                and convex_overlap_area(own, under) >= SUPPORT_MIN_OVERLAP * own_area
             ):
                 return other
         return None
@@ -154,32 +157,6 @@ class Scene:
 
 # A support covers at least this share of the footprint of what stands on it.
 SUPPORT_MIN_OVERLAP = 0.5
-
-
-def _polygon_area(polygon: np.ndarray) -> float:
-    """Area of a (K, 2) simple polygon, square metres."""
-    x, y = polygon[:, 0], polygon[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
-
-
-def _overlap_area(a: np.ndarray, b: np.ndarray) -> float:
-    """Area shared by two (K, 2) convex counter-clockwise polygons: `a` clipped by each edge of `b`."""
-    out = a
-    for p, q in zip(b, np.roll(b, -1, axis=0)):
-        if len(out) == 0:
-            return 0.0
-        edge = q - p
-        side = edge[0] * (out[:, 1] - p[1]) - edge[1] * (out[:, 0] - p[0])  # > 0: left of p->q, inside
-        kept = []
-        for i in range(len(out)):
-            j = (i + 1) % len(out)
-            if side[i] >= 0:
-                kept.append(out[i])
-            if (side[i] >= 0) != (side[j] >= 0):
-                t = side[i] / (side[i] - side[j])
-                kept.append(out[i] + t * (out[j] - out[i]))
-        out = np.array(kept).reshape(-1, 2)
-    return _polygon_area(out) if len(out) >= 3 else 0.0
 
 
 def _moved_map(obstacles: ObstacleMap | None, T: np.ndarray) -> ObstacleMap | None:
@@ -208,22 +185,12 @@ class ObjectNames(list):
         self.scene = scene
 
 
-# "the bowl on the left",
-# "the bowl nearest (to) the robot", "the bowl closest to the camera".
+# A position after the noun: "the bowl on the left", "the bowl nearest (to) the robot", "the bowl farthest
+# from the arm" (the phrases `_describe` suggests). Nearness is always measured from the robot base.
 _POSITION_AFTER = re.compile(
     r"^(?:the\s+)?(?P<rest>.+?)\s+(?:on\s+the\s+(?P<side>left|right)"
-    r"|(?P<pos>nearest|closest|farthest|furthest)(?:\s+to)?\s+(?:the\s+)?(?:robot|arm|base|me))$"
+    r"|(?P<pos>nearest|closest|farthest|furthest)(?:\s+(?:to|from))?\s+(?:the\s+)?(?:robot|arm|base|me))$"
 )
-_POSITION_KEY = {
-    "left": "left",
-    "leftmost": "left",
-    "right": "right",
-    "rightmost": "right",
-    "nearest": "near",
-    "closest": "near",
-    "farthest": "far",
-    "furthest": "far",
-}
 
 
 def _normalized(name: str) -> str:
@@ -292,11 +259,16 @@ _SIZE_WORDS = {
     "big": "large",
 }
 # Superlatives (and tall/short, which pick the extreme when several are left): attribute, sign.
+# One table for every position word, before the noun ("the leftmost bowl") or after it ("the bowl on the left").
 _EXTREMES = {
     "left": ("u", 1.0),
+    "leftmost": ("u", 1.0),
     "right": ("u", -1.0),
-    "near": ("reach", 1.0),
-    "far": ("reach", -1.0),
+    "rightmost": ("u", -1.0),
+    "nearest": ("reach", 1.0),
+    "closest": ("reach", 1.0),
+    "farthest": ("reach", -1.0),
+    "furthest": ("reach", -1.0),
     "tallest": ("height", -1.0),
     "tall": ("height", -1.0),
     "highest": ("height", -1.0),
@@ -334,7 +306,7 @@ def _parse_description(key: str) -> _Description | None:
     m = _POSITION_AFTER.match(key)
     extreme = ""
     if m is not None:
-        extreme = _POSITION_KEY[m.group("pos") or m.group("side")]
+        extreme = m.group("pos") or m.group("side")
         key = m.group("rest")
     words = re.sub(r"^(?:the|a|an|that)\s+", "", key).split()
     colours: list[str] = []
@@ -347,8 +319,8 @@ def _parse_description(key: str) -> _Description | None:
             raise UnknownColourError(word, list(PALETTE))
         elif word in _SIZE_WORDS:
             size = _SIZE_WORDS[word]
-        elif word in _POSITION_KEY or word in _EXTREMES:
-            extreme = _POSITION_KEY.get(word, word)
+        elif word in _EXTREMES:
+            extreme = word
         else:
             break
         words = words[1:]
@@ -517,9 +489,7 @@ def scene_from_dict(data: Any) -> Scene:
     if not isinstance(data["objects"], list):
         raise SceneError("'objects' must be a list")
     objects = tuple(_object_from_dict(i, o) for i, o in enumerate(data["objects"]))
-    validation.unique_names([o.name for o in objects], "object names")
-    base = validation.rigid_transform(data.get("robot_base_to_world", np.eye(4)), "robot_base_to_world")
-    return Scene(objects, camera, base)
+    return Scene(objects, camera, data.get("robot_base_to_world", np.eye(4)))  # Scene validates the base
 
 
 def load_scene(path: str | Path) -> Scene:

@@ -45,11 +45,10 @@ class PlacementCommand:
         return Query(QueryType.CONFIGURATION, self.frame, relation, self.reference, self.target, text)
 
 
-_VERB = re.compile(
-    r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)\s+"
-    r"(?:the\s+)?",
-    re.I,
-)
+_VERBS = r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)"
+_VERB = re.compile(_VERBS + r"\s+(?:the\s+)?", re.I)
+# Text that starts like a command: a failure to parse it is reported as a command gone wrong.
+COMMAND_START = re.compile(_VERBS + r"\b", re.I)
 _WHERE = re.compile(
     r"\s+(?:(?:to|on|at)\s+the\s+)?(?P<rel>left|right|in\s+front|behind|on\s+top|onto|on|upon)"
     r"(?:\s+(?:hand\s+)?side)?(?:\s+of)?\s+(?:the\s+)?",

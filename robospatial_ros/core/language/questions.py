@@ -142,9 +142,9 @@ def frame_from_phrase(who: str | None, reference_candidates: list[str], known: l
     who = re.sub(r"^(?:the|a|an)\s+", "", who)
     # "from the bowl's perspective": the reference object's own frame; checked first, so a
     # reference called "table" or "robot" still means its own frame.
-    for name in reference_candidates:
-        try:
-            if resolve_name(who, known) == name:
+    if reference_candidates:
+        try:  # resolved once, whatever the number of candidates
+            if resolve_name(who, known) in reference_candidates:
                 return Frame.OBJECT
         except RoboSpatialError:
             pass

@@ -21,6 +21,7 @@ from robospatial_ros.core.geometry import OrientedBox, polygon_area_centroid, ro
 from robospatial_ros.core.language.commands import PlacementCommand
 from robospatial_ros.core.scene import SceneObject
 from robospatial_ros.core.spatial.compatibility import candidate_fits, compatibility
+from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.configuration import configuration
 from robospatial_ros.core.spatial.context import Candidates, side_mask
 from robospatial_ros.core.spatial.frames import frame_rule
@@ -53,20 +54,30 @@ def placed_box(box: OrientedBox, xy: np.ndarray, base_z: float, yaw_offset_rad: 
 
 
 def _relation_holds(
-    view: SceneView, command: PlacementCommand, box: OrientedBox, yaw_offset_rad: float, margin_m: float
+    view: SceneView,
+    strict: SpatialConfig,
+    command: PlacementCommand,
+    box: OrientedBox,
+    yaw_offset_rad: float,
+    margin_m: float,
 ) -> bool:
     """Would `command` hold with its target moved into `box`, grown by `margin_m` on every side
-    (so that perception errors of that size cannot undo it)? Asked as a configuration question."""
+    (so that perception errors of that size cannot undo it)? Asked as a configuration question
+    under `strict` (`_strict(view)`)."""
     target, reference = view.scene.get(command.target), view.scene.get(command.reference)
     facing = None if target.facing is None else rot_z(yaw_offset_rad) @ target.facing
     grown = OrientedBox(box.center, box.size + 2 * margin_m, box.rotation)
-    moved = SceneObject(target.name, grown, facing, target.category)
+    moved = dataclasses.replace(target, box=grown, facing=facing)
     scene = view.scene.with_objects(tuple(moved if o.name == target.name else o for o in view.scene.objects))
-    # Strict whatever the answering rule: a placed object must be wholly on its side (extents apart),
-    # not merely have its centre there, as lenient answers on real depth allow.
-    strict = dataclasses.replace(view.config, strictness="strict")
     holds = configuration(SceneView(scene, strict), moved, scene.get(reference.name), command.frame)
     return command.relation in holds
+
+
+def _strict(view: SceneView) -> SpatialConfig:
+    """The view's config answering strictly whatever its rule: a placed object must be wholly on its side
+    (extents apart), not merely have its centre there, as lenient answers on real depth allow. Built once
+    per `placements` call, not per candidate checked (a config validates itself on construction)."""
+    return dataclasses.replace(view.config, strictness="strict")
 
 
 def _rank(
@@ -115,7 +126,7 @@ def placements(
         fitting = fitting[allowed(cands.xyz[fitting])]
         if len(fitting) == 0:
             raise PlacementError(f"the free spots {phrase} the {reference.name} are all out of the arm's reach")
-    found = False
+    found, strict = False, _strict(view)
     ranked = _rank(cands, fitting, view.view(reference).distance_to_footprint, target, gripper_clearance_m)
     # Prefer spots robust to perception error; accept tighter ones before giving up.
     for margin in sorted({relation_margin_m, relation_margin_m / 2, 0.0}, reverse=True):
@@ -123,7 +134,7 @@ def placements(
             for yaw_deg in angles[fits[i]]:  # every rotation that fits here, in the configured order
                 yaw = math.radians(float(yaw_deg))
                 box = placed_box(target.box, cands.xyz[i, :2], float(cands.xyz[i, 2]), yaw)
-                if _relation_holds(view, command, box, yaw, margin):
+                if _relation_holds(view, strict, command, box, yaw, margin):
                     found = True
                     yield Placement(cands.xyz[i].copy(), yaw, box, cands.xyz[fitting])
                     break

@@ -4,12 +4,10 @@ placement as an answer (what the reasoner node publishes, kept free of ROS so it
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from robospatial_ros.core.errors import QuestionError, one_line
-from robospatial_ros.core.language.commands import CommandError, PlacementCommand, parse_command
+from robospatial_ros.core.language.commands import COMMAND_START, CommandError, PlacementCommand, parse_command
 from robospatial_ros.core.language.naming import NamingCommand, is_naming, parse_naming
 from robospatial_ros.core.language.questions import Query, parse_question, split_frame_phrase
 from robospatial_ros.core.reasoning.placement import Placement
@@ -17,12 +15,6 @@ from robospatial_ros.core.reasoning.reasoner import Answer
 from robospatial_ros.core.scene import resolve_name
 from robospatial_ros.core.spatial.types import QueryType
 from robospatial_ros.core.spatial.view import SceneView
-
-# Words a placement command starts with (as core.commands accepts them): such text is reported
-# as a command that went wrong, any other text is tried as a question.
-_COMMAND_START = re.compile(
-    r"^(?:(?:please|can you|could you|would you|robot,?)\s+)*(?:put|place|move|set|stack|drop|bring|position)\b", re.I
-)
 
 
 def parse_request(text: str, names: list[str]) -> PlacementCommand | NamingCommand | Query:
@@ -35,7 +27,7 @@ def parse_request(text: str, names: list[str]) -> PlacementCommand | NamingComma
         return parse_command(text, names)
     except CommandError:
         body = split_frame_phrase(" ".join(str(text).split()))[0]
-        if not body or _COMMAND_START.match(body):
+        if not body or COMMAND_START.match(body):
             raise
     try:
         return parse_question(text, names)

@@ -189,9 +189,8 @@ class SpatialConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        if self.strictness not in STRICTNESS:
-            raise ConfigError(f"strictness must be one of {STRICTNESS}, got {self.strictness!r}")
         for name, allowed in (
+            ("strictness", STRICTNESS),
             ("world_heading", WORLD_HEADINGS),
             ("grid_alignment", GRID_ALIGNMENTS),
             ("object_facing", OBJECT_FACINGS),

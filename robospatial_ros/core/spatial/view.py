@@ -255,20 +255,12 @@ class SceneView:
 
     def results(self, kind: type[Store]) -> Store:
         """This view's `kind` store (a module's dataclass of per-query results), made empty on first use."""
-        store = self._results.get(kind)
-        if not isinstance(store, kind):
-            store = kind()
-            self._results[kind] = store
-        return store
+        return _store(self._results, kind)
 
     def scene_results(self, kind: type[Store]) -> Store:
         """The scene's `kind` store: a module's per-scene measurements (geometry of the scene and the
         config alone, never which objects a query leaves out), shared with every `for_new_query` view."""
-        store = self._shared.get(kind)
-        if not isinstance(store, kind):
-            store = kind()
-            self._shared[kind] = store
-        return store
+        return _store(self._shared, kind)
 
     def prepare(self) -> SceneView:
         """Compute what every query of this scene shares (per-object measurements, supports,
@@ -290,6 +282,14 @@ class SceneView:
         other._views, other._supports, other._layers = self._views, self._supports, self._layers
         other._shared = self._shared
         return other
+
+
+def _store(stores: dict[type, object], kind: type[Store]) -> Store:
+    """`stores[kind]`, made empty on first use."""
+    store = stores.get(kind)
+    if not isinstance(store, kind):
+        store = stores[kind] = kind()
+    return store
 
 
 def _grid_area(view: SceneView, support: SceneObject | None) -> tuple[np.ndarray, np.ndarray]:
