@@ -93,6 +93,19 @@ def _ours_sft(args: argparse.Namespace, model: Path, data: Path, out: Path) -> t
     return timer.rates()
 
 
+def _plain_arguments(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The trl config fields both plain-trl baselines set: run length, batch, no saving, no reporting."""
+    return {
+        "output_dir": str(out),
+        "max_steps": args.steps,
+        "per_device_train_batch_size": args.batch,
+        "logging_steps": 1,
+        "report_to": "none",
+        "save_strategy": "no",
+        "use_cpu": _no_gpu(),
+    }
+
+
 def _trl_sft(args: argparse.Namespace, model: Path, data: Path, out: Path) -> tuple[float, float]:
     """trl's SFTTrainer and SFTConfig defaults; only the run length, batch and LoRA layout are ours."""
     import trl
@@ -103,15 +116,7 @@ def _trl_sft(args: argparse.Namespace, model: Path, data: Path, out: Path) -> tu
     config = _config(args, model, data, out)
     rows = [{"images": r.images, "messages": normalized_messages(r.messages)} for r in load_records(config)]
     timer = _step_timer()
-    sft = trl.SFTConfig(
-        output_dir=str(out),
-        max_steps=args.steps,
-        per_device_train_batch_size=args.batch,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=_no_gpu(),
-    )
+    sft = trl.SFTConfig(**_plain_arguments(args, out))
     trainer = trl.SFTTrainer(
         model=load_model(model, config, bool(sft.bf16)),
         args=sft,
@@ -146,15 +151,9 @@ def _trl_grpo(args: argparse.Namespace, model: Path, data: Path, out: Path) -> t
     config = _config(args, model, data, out, **_grpo_settings(args))
     timer = _step_timer()
     grpo = trl.GRPOConfig(
-        output_dir=str(out),
-        max_steps=args.steps,
-        per_device_train_batch_size=args.batch,
+        **_plain_arguments(args, out),
         num_generations=args.generations,
         max_completion_length=args.completion_tokens,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=_no_gpu(),
     )
     trainer = trl.GRPOTrainer(
         model=load_model(model, config, bool(grpo.bf16)),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
+from robospatial_ros.core.language.questions import parse_question
 from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
 from robospatial_ros.core.scene import Scene, load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
@@ -54,8 +55,6 @@ class BatchAsker:
         question = ""
         try:
             question, kind, frame, ident = _request(line)
-            from robospatial_ros.core.language.questions import parse_question
-
             query = parse_question(question, self.scene.names, kind, frame)
             answer = self.reasoner.answer(self.view, query)
         except RoboSpatialError as exc:
@@ -147,8 +146,7 @@ class _open_lines:
 def main(argv: list[str] | None = None) -> int:
     """`python -m robospatial_ros.cli.ask --scene S --questions F [--json]` (what `robospatial ask
     --questions` runs)."""
-    from robospatial_ros.cli.overrides import parse_overrides
-    from robospatial_ros.core.configio import load_config
+    from robospatial_ros.cli.overrides import load_with_overrides
 
     parser = argparse.ArgumentParser(prog="robospatial ask", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", required=True, help="scene JSON in the RoboSpatial annotation shape")
@@ -158,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
     args = parser.parse_args(argv)
     try:
-        config = load_config(SpatialConfig, args.config, parse_overrides(args.set))
+        config = load_with_overrides(SpatialConfig, args.config, args.set)
         return run_questions(args.scene, args.questions, config, args.json)
     except (RoboSpatialError, OSError) as exc:
         print(f"robospatial ask: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -4,6 +4,7 @@
         [--workers N | --ray [ADDRESS]]
     robospatial datagen sat --episodes N --out DIR
     robospatial datagen ssrl (--images DIR | --sim-frames N) --out DIR
+    robospatial datagen grounding --sim-episodes N --out DIR
     robospatial datagen mix --recipe RECIPE.yaml
 
 Generators take --seed, --config YAML and --set KEY=VALUE (a key of a mapping field is set with
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,10 +105,9 @@ def _add_common(p: argparse.ArgumentParser, config_help: str) -> None:
 def load_generator_config(cls: type[C], path: str | None, items: list[str], extra: dict[str, Any]) -> C:
     """Defaults < YAML < --set items < `extra`; 'spatial.grid_resolution_m=...' sets one key of the
     mapping field `spatial`, keeping its other keys from the YAML (configio merges dotted keys)."""
-    from robospatial_ros.cli.overrides import parse_overrides
-    from robospatial_ros.core.configio import load_config
+    from robospatial_ros.cli.overrides import load_with_overrides
 
-    return load_config(cls, path, {**parse_overrides(items), **extra})
+    return load_with_overrides(cls, path, items, extra)
 
 
 def _seed(args: argparse.Namespace, config: Any) -> int:
@@ -222,15 +222,9 @@ def _write_spatial_yaml(out_dir: Path, spatial: Any) -> None:
 
 
 def cmd_sat(args: argparse.Namespace) -> int:
-    from robospatial_ros.learn.datagen.episodes import check_count
     from robospatial_ros.learn.datagen.sat import SATConfig, sat_samples
 
-    config = _config(SATConfig, args)
-    seed = _seed(args, config)
-    episodes = check_count("--episodes", args.episodes)
-    samples = sat_samples(config, episodes, seed)
-    info = {"generator": "sat", "seed": seed, "source": {"episodes": episodes}, "config": _config_info(config)}
-    return _write(args, samples, info)
+    return _write_episodes(args, "sat", _config(SATConfig, args), "--episodes", sat_samples)
 
 
 def cmd_ssrl(args: argparse.Namespace) -> int:
@@ -252,20 +246,23 @@ def cmd_ssrl(args: argparse.Namespace) -> int:
 
 
 def cmd_grounding(args: argparse.Namespace) -> int:
-    from robospatial_ros.learn.datagen.episodes import check_count
     from robospatial_ros.learn.datagen.grounding import GroundingConfig, grounding_sim_samples
 
-    config = _config(GroundingConfig, args)
+    return _write_episodes(args, "grounding", _config(GroundingConfig, args), "--sim-episodes", grounding_sim_samples)
+
+
+def _write_episodes(
+    args: argparse.Namespace, generator: str, config: Any, flag: str, samples: Callable[[Any, int, int], Iterator[Any]]
+) -> int:
+    """Write a seeded-episode generator's samples; `flag` ('--episodes') names the count argument and
+    its key under the manifest's `source` ('episodes')."""
+    from robospatial_ros.learn.datagen.episodes import check_count
+
     seed = _seed(args, config)
-    episodes = check_count("--sim-episodes", args.sim_episodes)
-    samples = grounding_sim_samples(config, episodes, seed)
-    info = {
-        "generator": "grounding",
-        "seed": seed,
-        "source": {"sim_episodes": episodes},
-        "config": _config_info(config),
-    }
-    return _write(args, samples, info)
+    key = flag.removeprefix("--").replace("-", "_")
+    episodes = check_count(flag, getattr(args, key))
+    info = {"generator": generator, "seed": seed, "source": {key: episodes}, "config": _config_info(config)}
+    return _write(args, samples(config, episodes, seed), info)
 
 
 def cmd_mix(args: argparse.Namespace) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from robospatial_ros.core.errors import ConfigError
+
+C = TypeVar("C")
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -22,3 +24,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: cannot read value {value!r}") from None
     return out
+
+
+def load_with_overrides(cls: type[C], path: str | None, items: Sequence[str], extra: dict[str, Any] | None = None) -> C:
+    """A `cls` config: defaults < YAML at `path` < `--set` items < `extra` (configio merges dotted keys)."""
+    from robospatial_ros.core.configio import load_config
+
+    return load_config(cls, path, {**parse_overrides(items), **(extra or {})})

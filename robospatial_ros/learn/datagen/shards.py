@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.learn.datagen.records import Sample
@@ -33,6 +33,7 @@ from robospatial_ros.learn.datagen.writers import (
     ANNOTATIONS,
     HF_DIR,
     MANIFEST,
+    JsonlShards,
     Prefixes,
     WriterError,
     WriteSummary,
@@ -313,30 +314,6 @@ def _execute_ray(tasks: list[ShardTask], options: RunOptions) -> Iterator[ShardR
 # --- merging -------------------------------------------------------------------------------------
 
 
-class _Chunks:
-    """Lines written to `<prefix>-NNNNN.jsonl` files of `size` lines each."""
-
-    def __init__(self, folder: Path, prefix: str, size: int):
-        self.folder, self.prefix, self.size = folder, prefix, size
-        self.files: list[str] = []
-        self._handle: IO[str] | None = None
-        self._lines = 0
-
-    def write(self, line: str) -> None:
-        if self._handle is None or self._lines >= self.size:
-            self.close()
-            self.files.append(f"{self.prefix}-{len(self.files):05d}.jsonl")
-            self._handle = open(self.folder / self.files[-1], "w", encoding="utf-8")  # closed in close()
-            self._lines = 0
-        self._handle.write(line if line.endswith("\n") else line + "\n")
-        self._lines += 1
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-
 def merge_shards(out: Path, results: list[ShardResult], options: RunOptions, info: dict[str, Any]) -> WriteSummary:
     """Join the shards' records into OUT's JSONL, annotations.json, hf/ and manifest (see the module docstring)."""
     formats = options.formats
@@ -374,13 +351,13 @@ def _sum_counts(results: list[ShardResult]) -> dict[str, dict[str, int]]:
 
 
 def _concat(shard_dirs: list[Path], results: list[ShardResult], fmt: str, folder: Path, size: int) -> list[str]:
-    chunks = _Chunks(folder, fmt, size)
+    chunks = JsonlShards(folder, fmt, size)
     try:
         for shard_dir, result in zip(shard_dirs, results):
             for name in result.files.get(fmt, []):
                 with open(shard_dir / name, encoding="utf-8") as handle:
                     for line in handle:
-                        chunks.write(line)
+                        chunks.write(line.rstrip("\n"))
     finally:
         chunks.close()
     return chunks.files

@@ -227,8 +227,9 @@ def _dumps(record: Any) -> str:
         raise WriterError(f"sample {record.get('id')}: metadata is not JSON-serializable: {exc}") from None
 
 
-class _Shards:
-    """JSONL files `<prefix>-NNNNN.jsonl` of `size` lines each."""
+class JsonlShards:
+    """JSONL files `<prefix>-NNNNN.jsonl` of `size` lines each; `write` takes one line without its newline.
+    The writer and the shard merge (shards.py) both split their output this way."""
 
     def __init__(self, out_dir: Path, prefix: str, size: int):
         self.out_dir, self.prefix, self.size = out_dir, prefix, size
@@ -271,8 +272,8 @@ class _Writers:
         if "hf" in formats and "qwen" not in formats:
             self.qwen_shard_dir = Path(tempfile.mkdtemp(prefix=".qwen-", dir=out_dir))
         want_qwen = "qwen" in formats or "hf" in formats
-        self._qwen = _Shards(self.qwen_shard_dir, "qwen", shard_size) if want_qwen else None
-        self._llava = _Shards(out_dir, "llava", shard_size) if "llava" in formats else None
+        self._qwen = JsonlShards(self.qwen_shard_dir, "qwen", shard_size) if want_qwen else None
+        self._llava = JsonlShards(out_dir, "llava", shard_size) if "llava" in formats else None
         self._eval: IO[str] | None = None
         if "eval" in formats:
             self._eval = open(out_dir / ANNOTATIONS, "w", encoding="utf-8")  # closed in __exit__
