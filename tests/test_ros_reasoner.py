@@ -19,8 +19,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from robospatial_ros.core.configio import load_config
 from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.language.commands import parse_command
-from robospatial_ros.core.planning.pick_place import PickPlaceConfig, in_reach
-from robospatial_ros.core.reasoning.job import JobConfig, plan_placement
+from robospatial_ros.core.planning.pick_place import in_reach
+from robospatial_ros.core.reasoning.job import PlannedPlacement, plan_placement
 from robospatial_ros.core.reasoning.placement import placements
 from robospatial_ros.core.scene import load_scene
 from robospatial_ros.core.spatial.config import SpatialConfig
@@ -39,12 +39,18 @@ from robospatial_ros.ros.common import (
     STATUS_TOPIC,
 )
 from robospatial_ros.ros.conversions import scene_to_msg
+from robospatial_ros.ros.nodes.reasoner_node import ReasonerNodeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "robospatial_ros" / "data" / "tabletop_scene.json"
 PARAMS = ["--params-file", str(ROOT / "config" / "reasoner.yaml")]
 DOMAIN, LONELY_DOMAIN, BURST_DOMAIN = fresh_domain_id(), fresh_domain_id(), fresh_domain_id()
 STREAM_DOMAIN = fresh_domain_id()  # a reasoner with a 3-request queue, objects streamed at 30 Hz
+# The node's settings under config/reasoner.yaml: its NODE_CONFIG defaults with the tabletop's spatial
+# semantics (tests/test_config_files.py checks the file says exactly that).
+NODE_SETTINGS = ReasonerNodeConfig(
+    spatial=load_config(SpatialConfig, ROOT / "robospatial_ros" / "data" / "tabletop.yaml")
+)
 PUT_CAN = "put the can to the left of the bowl"
 PUT_MUG = "put the mug to the left of the bowl"  # the mug is 8 cm wide: more than the gripper takes
 PUT_BOTTLE = "put the bottle in front of the bowl"
@@ -178,14 +184,10 @@ def test_placement_command_gives_answer_pose_and_markers(client):
     assert any("no frame given" in a for a in answer.assumptions)
     # The same spot the main job chooses with the node's settings (tabletop config, the arm's reach,
     # the first plannable placement).
-    scene = load_scene(SCENE)
-    spatial = load_config(SpatialConfig, ROOT / "robospatial_ros" / "data" / "tabletop.yaml")
-    view, cmd = SceneView(scene, spatial), parse_command(PUT_CAN, scene.names)
-    candidates = placements(view, cmd, allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()))
-    expected = plan_placement(view, cmd, PickPlaceConfig(), JobConfig(), candidates).placement
+    expected = _main_job_choice(PUT_CAN).placement
     p = answer.placement.position
     np.testing.assert_allclose([p.x, p.y, p.z], expected.xyz, atol=1e-6)
-    assert in_reach(np.array([[p.x, p.y, p.z]]), PickPlaceConfig())[0]
+    assert in_reach(np.array([[p.x, p.y, p.z]]), NODE_SETTINGS.planning)[0]
     q = answer.placement.orientation
     assert abs(q.x) < 1e-9 and abs(q.y) < 1e-9 and abs(q.z**2 + q.w**2 - 1.0) < 1e-6  # a turn about z only
     # Candidate points ride along (3D and normalized 2D, same count), best first.
@@ -206,16 +208,20 @@ def test_placement_command_gives_answer_pose_and_markers(client):
     assert PUT_CAN in kinds[Marker.TEXT_VIEW_FACING].text
 
 
+def _main_job_choice(command: str) -> PlannedPlacement:
+    """What the main job chooses for `command` on the test scene with the node's settings."""
+    scene = load_scene(SCENE)
+    view, cmd = SceneView(scene, NODE_SETTINGS.spatial), parse_command(command, scene.names)
+    candidates = placements(view, cmd, allowed=lambda xyz: in_reach(xyz, NODE_SETTINGS.planning))
+    return plan_placement(view, cmd, NODE_SETTINGS.planning, NODE_SETTINGS.job, candidates)
+
+
 def test_the_first_plannable_placement_is_chosen(client):
     """The bottle's best spots in front of the bowl are beyond what the arm can reach by IK: the node
     tries the next ones, as the main job does on the direct path, and publishes the first plannable."""
     answer = client.command(PUT_BOTTLE)
     assert answer.success and answer.has_placement, answer.error
-    scene = load_scene(SCENE)
-    spatial = load_config(SpatialConfig, ROOT / "robospatial_ros" / "data" / "tabletop.yaml")
-    view, cmd = SceneView(scene, spatial), parse_command(PUT_BOTTLE, scene.names)
-    candidates = placements(view, cmd, allowed=lambda xyz: in_reach(xyz, PickPlaceConfig()))
-    chosen = plan_placement(view, cmd, PickPlaceConfig(), JobConfig(), candidates)
+    chosen = _main_job_choice(PUT_BOTTLE)
     assert chosen.tried > 1
     p = answer.placement.position
     np.testing.assert_allclose([p.x, p.y, p.z], chosen.placement.xyz, atol=1e-6)
@@ -223,7 +229,7 @@ def test_the_first_plannable_placement_is_chosen(client):
 
 
 def test_node_parameters_come_from_one_config():
-    from robospatial_ros.ros.nodes.reasoner_node import NODE_CONFIG, ReasonerNodeConfig
+    from robospatial_ros.ros.nodes.reasoner_node import NODE_CONFIG
     from robospatial_ros.ros.params import parameter_defaults
 
     assert NODE_CONFIG is ReasonerNodeConfig
@@ -406,7 +412,6 @@ def test_commands_use_the_latest_objects_while_they_stream_and_a_full_queue_answ
 
 
 def test_queue_size_is_validated():
-    from robospatial_ros.ros.nodes.reasoner_node import ReasonerNodeConfig
 
     assert ReasonerNodeConfig().max_pending_requests >= 100  # a burst of 100 is queued, not refused
     with pytest.raises(ConfigError, match="max_pending_requests must be at least 1"):

@@ -40,6 +40,7 @@ from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC
 from robospatial_ros.ros.nodes.sim_bridge_node import (
     GROUND_TRUTH_TOPIC,
     RESET_TOPIC,
+    SimBridgeNodeConfig,
     camera_parameter_overrides,
     perception_parameter_overrides,
 )
@@ -47,6 +48,7 @@ from robospatial_ros.sim.tabletop import TabletopConfig
 
 DOMAIN = fresh_domain_id()
 CONFIG = TabletopConfig(seed=0)
+NODE = SimBridgeNodeConfig(sim=CONFIG)  # the frames the bridge under test uses (its defaults)
 CLOCK_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -106,11 +108,11 @@ def test_camera_topics_masks_and_ground_truth_share_one_stamp(sim):
     assert color_from_msg(color).shape == (480, 640, 3)
     d, scale = depth_from_msg(depth)
     assert scale == 1.0 and d.shape == (480, 640) and 0.3 < np.nanmedian(d[d > 0]) < 3.0
-    assert {color.header.frame_id, depth.header.frame_id, info.header.frame_id} == {"camera_optical_frame"}
+    assert {color.header.frame_id, depth.header.frame_id, info.header.frame_id} == {NODE.camera_frame}
     cam = CONFIG.camera()
     assert np.allclose(intrinsics_from_msg(info), cam.K) and (info.width, info.height) == (640, 480)
     scene = scene_from_msg(truth)
-    assert truth.header.frame_id == "panda_link0" and truth.support_height_m == 0.0
+    assert truth.header.frame_id == NODE.base_frame and truth.support_height_m == 0.0
     names = [o.name for o in scene.objects]
     assert names[0] == "table" and set(names[1:]) == set(CONFIG.objects)
     detections = masks_from_msg(masks)
@@ -156,7 +158,7 @@ def test_plan_executes_and_the_object_moves_but_a_dry_run_does_not(sim):
     target = _target(scene, name)
     plan = plan_pick_place(scene.get(name).box, target, PickPlaceConfig(), 0.0, name, scene_obstacles(scene, name))
     dry = plan_to_msg(plan, "dry-1", plan_only=True)
-    dry.header.frame_id = "panda_link0"
+    dry.header.frame_id = NODE.base_frame
     sim.publish(PickPlacePlan, PLAN_TOPIC, dry, RELIABLE)
     since = len(sim.received[GROUND_TRUTH_TOPIC])
     sim.spin_until(lambda: len(sim.received[GROUND_TRUTH_TOPIC]) >= since + 4, 5)  # ~0.8 s of frames
@@ -165,7 +167,7 @@ def test_plan_executes_and_the_object_moves_but_a_dry_run_does_not(sim):
     assert not [s for s in sim.received[STATUS_TOPIC] if s.id == "dry-1"]
 
     msg = plan_to_msg(plan, "cmd-1")
-    msg.header.frame_id = "panda_link0"
+    msg.header.frame_id = NODE.base_frame
     sim.publish(PickPlacePlan, PLAN_TOPIC, msg, RELIABLE)
     status = status_for(sim, "execution", "cmd-1")
     assert status.level == NodeStatus.OK and status.message.startswith(f"placed {name} at"), status.message

@@ -36,6 +36,9 @@ STATUS_TOPIC = "/robospatial/status"
 # Operator names for perceived objects (std_msgs/String naming commands, 'call object 3 the mug'):
 # the perception node remembers them with the object's stable id; the reasoner forwards its commands.
 NAMES_TOPIC = "/robospatial/names"
+# The simulation bridge's own topics (ground truth latched, Int32 seed to lay the table out again).
+GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
+RESET_TOPIC = "/robospatial/sim/reset"
 
 # Commands, answers, plans and statuses must not be lost: reliable, and deep enough for a burst.
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)

@@ -390,14 +390,10 @@ def label_overrides(source: LabelSource) -> dict[str, str]:
 
 def camera_pose_overrides(urdf_path: Path, base_frame: str = BASE_FRAME, optical_frame: str = OPTICAL_FRAME) -> dict:
     """The perception node's camera pose parameters from the workcell URDF's camera mount."""
-    from robospatial_ros.core.geometry import quaternion_from_matrix
     from robospatial_ros.core.urdf import frame_transform
+    from robospatial_ros.ros.nodes.perception_node import camera_pose_parameters
 
-    T = frame_transform(urdf_path, base_frame, optical_frame)
-    return {
-        "camera_position_m": [float(v) for v in T[:3, 3]],
-        "camera_orientation_xyzw": [float(v) for v in quaternion_from_matrix(T[:3, :3])],
-    }
+    return camera_pose_parameters(frame_transform(urdf_path, base_frame, optical_frame))
 
 
 def workspace_overrides(urdf_path: Path) -> dict[str, list[float]]:

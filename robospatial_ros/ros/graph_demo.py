@@ -54,8 +54,6 @@ from robospatial_ros.ros.graph import LaunchArgs, package_files, workspace_overr
 from robospatial_ros.sim.demo import DEMO_DETECTIONS, true_name
 
 MAX_DOMAIN_ID = 101  # 0..101 are valid on every platform (higher ones meet Linux's ephemeral ports)
-GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
-RESET_TOPIC = "/robospatial/sim/reset"
 FRAME_PHRASES = {"ego": " from the camera's perspective", "world": " from the robot's perspective"}
 
 
@@ -76,13 +74,13 @@ class DemoClient(Node):
         self.statuses: list[NodeStatus] = []
         self.create_subscription(Image, common.COLOR_TOPIC, self._on_image, common.SENSOR)
         self.create_subscription(DetectedObjectArray, common.OBJECTS_TOPIC, self.objects.append, common.LATCHED)
-        self.create_subscription(DetectedObjectArray, GROUND_TRUTH_TOPIC, self.truth.append, common.LATCHED)
+        self.create_subscription(DetectedObjectArray, common.GROUND_TRUTH_TOPIC, self.truth.append, common.LATCHED)
         self.create_subscription(SpatialAnswer, common.ANSWER_TOPIC, self.answers.append, common.RELIABLE)
         self.create_subscription(PickPlacePlan, common.PLAN_TOPIC, self.plans.append, common.RELIABLE)
         self.create_subscription(NodeStatus, common.STATUS_TOPIC, self.statuses.append, common.RELIABLE)
         self.command_pub = self.create_publisher(String, common.COMMAND_TOPIC, common.RELIABLE)
         self.query_pub = self.create_publisher(SpatialQuery, common.QUERY_TOPIC, common.RELIABLE)
-        self.reset_pub = self.create_publisher(Int32, RESET_TOPIC, common.RELIABLE)
+        self.reset_pub = self.create_publisher(Int32, common.RESET_TOPIC, common.RELIABLE)
 
     def _on_image(self, msg: Image) -> None:
         self.images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = conv.color_from_msg(msg)
@@ -109,7 +107,7 @@ def _wait(what: str, found: Callable[[], Any], timeout_s: float) -> Any:
 
 
 def _stamp_s(msg: Any) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return conv.stamp_seconds(msg.header.stamp)
 
 
 @dataclass

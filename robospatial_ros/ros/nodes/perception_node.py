@@ -38,7 +38,7 @@ from visualization_msgs.msg import MarkerArray
 from robospatial_ros.core import validation
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
-from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion
+from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion, quaternion_from_matrix
 from robospatial_ros.core.language.naming import parse_naming
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.perception.labels import LabelConfig, masks_from_labels
@@ -177,11 +177,6 @@ NODE_CONFIG = PerceptionNodeConfig
 RUNTIME_SETTABLE = ("status_every_n", "cloud_max_points", "perception.")
 
 
-def stamp_s(stamp: Any) -> float:
-    """A message's header stamp in seconds; MessageError when out of range (sec < 0, nanosec >= 1e9)."""
-    return stamp_seconds(stamp)
-
-
 class StampSync:
     """Matches messages of several streams whose stamps agree within a tolerance (message_filters'
     ApproximateTime, simplified): `add()` returns the newest complete match, oldest first dropped."""
@@ -315,7 +310,7 @@ class PerceptionNode(Node):
 
     def _on_input(self, stream: str, msg: Any) -> None:
         try:
-            stamp = stamp_s(msg.header.stamp)
+            stamp = stamp_seconds(msg.header.stamp)
         except MessageError as exc:  # a subscription callback must not raise: the frame is dropped, with a status
             self._fail(f"{stream}: {exc}")
             return
@@ -376,7 +371,7 @@ class PerceptionNode(Node):
         if info.width and (info.width, info.height) != (w, h):
             raise MessageError(f"camera_info is for {info.width}x{info.height} but the images are {w}x{h}")
         pose = self._camera_pose(info.header.frame_id or color_msg.header.frame_id, color_msg.header.stamp)
-        frame = RGBDFrame(color, depth, K, pose, scale, stamp_s(color_msg.header.stamp))
+        frame = RGBDFrame(color, depth, K, pose, scale, stamp_seconds(color_msg.header.stamp))
         self._perceive(frame, self._detections(det_msg, w, h), color_msg.header.stamp)
 
     def _detections(self, msg: Any, width: int, height: int) -> Any:
@@ -476,6 +471,16 @@ class PerceptionNode(Node):
     def destroy_node(self) -> None:
         self._close_camera()
         super().destroy_node()
+
+
+def camera_pose_parameters(camera_to_world: np.ndarray) -> dict[str, list[float]]:
+    """(4, 4) optical frame -> base_frame (metres) as this node's camera_position_m and camera_orientation_xyzw
+    parameters (the inverse of PerceptionNodeConfig.camera_to_world)."""
+    T = camera_to_world
+    return {
+        "camera_position_m": [float(v) for v in T[:3, 3]],
+        "camera_orientation_xyzw": [float(v) for v in quaternion_from_matrix(T[:3, :3])],
+    }
 
 
 def _pose(

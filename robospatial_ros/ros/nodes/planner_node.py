@@ -85,6 +85,7 @@ class PlannerNode(Node):
             self.get_logger().error(f"cannot start: {exc}")
             raise
         self._scene: Scene | None = None
+        self._objects_msg: DetectedObjectArray | None = None  # the latest, not converted yet (see _current_scene)
         self._pending: SpatialAnswer | None = None  # a placement that came before any objects
         self._scene_frame = ""
         self._plans = self.create_publisher(PlanMsg, PLAN_TOPIC, RELIABLE)
@@ -103,6 +104,18 @@ class PlannerNode(Node):
             self.moveit = MoveItExecutor(self.config.moveit)
 
     def _on_objects(self, msg: DetectedObjectArray) -> None:
+        """Only kept: the Scene is built when a placement needs it (`_current_scene`), never per message."""
+        self._objects_msg = msg
+        if self._pending is not None and self._current_scene() is not None:
+            pending, self._pending = self._pending, None
+            self._on_answer(pending)
+
+    def _current_scene(self) -> Scene | None:
+        """The scene of the latest objects message, converted once when one arrived since the last;
+        a bad message is reported and the previous scene kept."""
+        msg, self._objects_msg = self._objects_msg, None
+        if msg is None:
+            return self._scene
         try:
             self._scene = scene_from_msg(msg)
             self._scene_frame = msg.header.frame_id or self.config.base_frame
@@ -110,22 +123,21 @@ class PlannerNode(Node):
             self.status.warn("objects", f"ignored an objects message: {exc}")
         except Exception as exc:  # never die from a message
             self.status.error("objects", f"ignored an objects message: {type(exc).__name__}: {exc}")
-        if self._scene is not None and self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._on_answer(pending)
+        return self._scene
 
     def _on_answer(self, msg: SpatialAnswer) -> None:
         if not (msg.success and msg.has_placement):
             return
         qid = msg.query_id
-        if self._scene is None:
+        scene = self._current_scene()
+        if scene is None:
             # The reasoner chose it on objects this node has not received yet (discovery under load):
             # plan it when they arrive (the latest such placement only).
             self._pending = msg
             self.status.warn("plan", f"waiting for objects on {self._objects_sub.topic_name} to plan {qid}", qid)
             return
         try:
-            plan = self._plan(msg)
+            plan = self._plan(msg, scene)
         except RoboSpatialError as exc:
             self.status.error("plan", f"cannot move the {msg.target or '?'}: {exc}", qid)
             return
@@ -146,10 +158,8 @@ class PlannerNode(Node):
         if self.moveit is not None and not self.config.plan_only:
             self._execute(plan, qid)
 
-    def _plan(self, msg: SpatialAnswer) -> PickPlacePlan:
-        scene, cfg = self._scene, self.config
-        if scene is None:
-            raise PlanningError(f"no objects received yet on {self._objects_sub.topic_name}")
+    def _plan(self, msg: SpatialAnswer, scene: Scene) -> PickPlacePlan:
+        cfg = self.config
         frame = msg.header.frame_id or self._scene_frame
         for what, got in (("the placement is", frame), ("the objects are", self._scene_frame)):
             if got != cfg.base_frame:

@@ -86,6 +86,9 @@ from robospatial_ros.ros.conversions import (
 )
 from robospatial_ros.ros.params import declare_config, read_config
 
+# Camera message -> what a VLM backend looks at: (H, W, 3) uint8 RGB; ((H, W) depth, metres per unit); (3, 3) K.
+_CAMERA_CONVERSIONS = {"color": color_from_msg, "depth": depth_from_msg, "K": intrinsics_from_msg}
+
 
 @dataclass(frozen=True)
 class ReasonerNodeConfig:
@@ -157,6 +160,7 @@ class ReasonerNode(Node):
         self.create_subscription(String, COMMAND_TOPIC, self._on_command, RELIABLE)
         self.create_subscription(SpatialQuery, QUERY_TOPIC, self._on_query, RELIABLE)
         self._camera: dict[str, Any] = {}  # latest "color", "depth" (array, scale), "K": what VLMs look at
+        self._camera_msgs: dict[str, Image | CameraInfo] = {}  # received since the last request, not converted yet
         if self.backend.name != "geometric":
             self.create_subscription(Image, COLOR_TOPIC, functools.partial(self._on_camera, "color"), SENSOR)
             self.create_subscription(Image, DEPTH_TOPIC, functools.partial(self._on_camera, "depth"), SENSOR)
@@ -207,14 +211,18 @@ class ReasonerNode(Node):
         return view
 
     def _on_camera(self, key: str, msg: Image | CameraInfo) -> None:
-        convert = {"color": color_from_msg, "depth": depth_from_msg, "K": intrinsics_from_msg}[key]
-        try:
-            self._camera[key] = convert(msg)
-        except RoboSpatialError as exc:
-            self.status.warn("camera", f"ignored a {key} message: {exc}")
+        """Only kept: converted when a request needs a frame (`_camera_frame`), never per message."""
+        self._camera_msgs[key] = msg
 
     def _camera_frame(self, view: SceneView) -> RGBDFrame | None:
-        """The latest camera frame, posed where the objects message says the camera is; None before one."""
+        """The latest camera frame, posed where the objects message says the camera is; None before one.
+        Each message is converted once; a bad one is reported and the previous image kept."""
+        for key in list(self._camera_msgs):
+            msg = self._camera_msgs.pop(key)  # only this (worker) thread removes keys
+            try:
+                self._camera[key] = _CAMERA_CONVERSIONS[key](msg)
+            except RoboSpatialError as exc:
+                self.status.warn("camera", f"ignored a {key} message: {exc}")
         if not all(k in self._camera for k in ("color", "depth", "K")):
             return None
         depth, scale = self._camera["depth"]

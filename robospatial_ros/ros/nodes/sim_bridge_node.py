@@ -35,15 +35,16 @@ from std_msgs.msg import Int32
 
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
-from robospatial_ros.core.geometry import quaternion_from_matrix
 from robospatial_ros.msg import DetectedObjectArray, InstanceMasks, NodeStatus, PickPlacePlan
 from robospatial_ros.ros.common import (
     CAMERA_INFO_TOPIC,
     COLOR_TOPIC,
     DEPTH_TOPIC,
+    GROUND_TRUTH_TOPIC,
     LATCHED,
     PLAN_TOPIC,
     RELIABLE,
+    RESET_TOPIC,
     SENSOR,
     StatusReporter,
     run_node,
@@ -56,12 +57,10 @@ from robospatial_ros.ros.conversions import (
     plan_from_msg,
     scene_to_msg,
 )
-from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC
+from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC, camera_pose_parameters
 from robospatial_ros.ros.params import declare_config, on_config_change, read_config
 from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
-GROUND_TRUTH_TOPIC = "/robospatial/sim/ground_truth"
-RESET_TOPIC = "/robospatial/sim/reset"
 CLOCK_TOPIC = "/clock"
 _MAX_CATCH_UP_S = 0.5  # the physics never steps more than this at once (after a stall)
 _ERROR_REPEAT_S = 5.0
@@ -94,11 +93,7 @@ RUNTIME_SETTABLE = ("publish_period_s",)
 
 def camera_parameter_overrides(config: TabletopConfig) -> dict[str, list[float]]:
     """The perception node's camera pose parameters for the sim's D435 (its optical frame in the base)."""
-    T = config.camera().camera_to_world
-    return {
-        "camera_position_m": [float(v) for v in T[:3, 3]],
-        "camera_orientation_xyzw": [float(v) for v in quaternion_from_matrix(T[:3, :3])],
-    }
+    return camera_pose_parameters(config.camera().camera_to_world)
 
 
 def perception_parameter_overrides(config: TabletopConfig) -> dict[str, Any]:
