@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from robospatial_ros.cli.overrides import parse_overrides
+from robospatial_ros.cli.overrides import load_with_overrides
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.resources import DEFAULT_TABLETOP_CONFIG
 
@@ -34,10 +34,9 @@ DEFAULT_COMMAND = "put the mug to the left of the bowl"
 
 
 def _spatial_config(args: argparse.Namespace):  # noqa: ANN202 (lazy import keeps --help fast)
-    from robospatial_ros.core.configio import load_config
     from robospatial_ros.core.spatial.config import SpatialConfig
 
-    return load_config(SpatialConfig, args.config, parse_overrides(args.set))
+    return load_with_overrides(SpatialConfig, args.config, args.set)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
