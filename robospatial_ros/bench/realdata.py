@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from robospatial_ros.cli.overrides import parse_overrides
 from robospatial_ros.core.configio import from_mapping
 from robospatial_ros.core.errors import RoboSpatialError
 from robospatial_ros.core.perception.config import PerceptionConfig
@@ -127,6 +128,22 @@ def _sr300(
     )
 
 
+def _kinect_pcd(
+    stem: str, f_cx_cy: tuple[float, float, float], count: int, height: tuple[float, float], notes: str
+) -> dict[str, Any]:
+    """An organized Kinect PCD; f_cx_cy: focal length and principal point (pixels, square pixels)."""
+    f, cx, cy = f_cx_cy
+    return dict(
+        name=f"pcl-kinect/{stem}",
+        loader="pcd",
+        data=f"pcl-kinect/{stem}.pcd",
+        intrinsics={"fx": f, "fy": f, "cx": cx, "cy": cy},
+        expected_objects=count,
+        camera_height_m=height,
+        notes=notes,
+    )
+
+
 # The shared real-data layout (its README gives the counts by eye); paths relative to DIR.
 SHARED_FRAMES: list[dict[str, Any]] = [
     _uois("0000", 10, (0.6, 0.8), "wooden table, 10 YCB objects, some touching in the image"),
@@ -186,23 +203,9 @@ SHARED_FRAMES: list[dict[str, Any]] = [
         camera_height_m=(0.38, 0.52),
         notes="a mallet against a tissue box on a carpet floor; a hand",
     ),
-    dict(
-        name="pcl-kinect/milk_cartoon_all_small_clorox",
-        loader="pcd",
-        data="pcl-kinect/milk_cartoon_all_small_clorox.pcd",
-        intrinsics={"fx": 525.0, "fy": 525.0, "cx": 319.5, "cy": 239.5},
-        expected_objects=4,
-        camera_height_m=(0.4, 0.55),
-        notes="4 bottles on a floor",
-    ),
-    dict(
-        name="pcl-kinect/table_scene_mug_stereo_textured",
-        loader="pcd",
-        data="pcl-kinect/table_scene_mug_stereo_textured.pcd",
-        intrinsics={"fx": 964.36, "fy": 964.36, "cx": 319.8, "cy": 223.4},
-        expected_objects=1,
-        camera_height_m=(0.45, 0.6),
-        notes="a mug on a table, textured stereo",
+    _kinect_pcd("milk_cartoon_all_small_clorox", (525.0, 319.5, 239.5), 4, (0.4, 0.55), "4 bottles on a floor"),
+    _kinect_pcd(
+        "table_scene_mug_stereo_textured", (964.36, 319.8, 223.4), 1, (0.45, 0.6), "a mug on a table, textured stereo"
     ),
 ]
 
@@ -239,7 +242,7 @@ def read_index(root: Path) -> list[FrameSpec]:
         data = yaml.safe_load(index.read_text()) or {}
         return [FrameSpec.from_mapping(d) for d in data.get("frames", [])]
     specs = [FrameSpec.from_mapping(d) for d in SHARED_FRAMES]
-    return [s for s in specs if all((root / f).is_file() for k, f in s.files.items())]
+    return [s for s in specs if all((root / f).is_file() for f in s.files.values())]
 
 
 def load(root: Path, spec: FrameSpec) -> LoadedFrame:
@@ -389,7 +392,7 @@ def print_table(reports: list[FrameReport]) -> None:
     )
     for r in reports:
         eye = "-" if r.expected is None else str(r.expected)
-        within = "-" if r.expected is None or r.found < 0 else ("yes" if abs(r.found - r.expected) <= 1 else "NO")
+        within = "-" if r.expected is None or r.found < 0 else ("yes" if _within(r) else "NO")
         support = {None: "-", True: "ok", False: "WRONG"}[r.support_ok]
         print(
             f"{r.name:<44}{r.found:>6}{eye:>5}  {within:<7}{r.camera_height_m:>8.3f}{r.pitch_deg:>7.1f}  "
@@ -401,9 +404,14 @@ def print_table(reports: list[FrameReport]) -> None:
             print(f"    placement: {problem}")
 
 
+def _within(r: FrameReport) -> bool:
+    """A counted frame's objects found lie within COUNT_TOLERANCE of the count by eye."""
+    return r.expected is not None and abs(r.found - r.expected) <= COUNT_TOLERANCE
+
+
 def summary(reports: list[FrameReport]) -> dict[str, Any]:
     counted = [r for r in reports if r.expected is not None]
-    within = [r for r in counted if r.found >= 0 and abs(r.found - r.expected) <= COUNT_TOLERANCE]
+    within = [r for r in counted if r.found >= 0 and _within(r)]
     judged = [r for r in reports if r.support_ok is not None]
     return {
         "frames": len(reports),
@@ -431,10 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = read_index(root)
     if not specs:
         parser.error(f"{root}: no frames (no {INDEX_FILE}, and none of the shared layout's files)")
-    overrides = {"return_cloud": False}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides = {"return_cloud": False, **parse_overrides(args.set)}
     perception = Perception(from_mapping(PerceptionConfig, overrides, source="--set"))
     reports = [measure(root, spec, perception, args.repeats) for spec in specs]
     print_table(reports)

@@ -24,7 +24,7 @@ import numpy as np
 
 from robospatial_ros.bench import realdata
 from robospatial_ros.core.errors import RoboSpatialError
-from robospatial_ros.core.perception.pipeline import Perception
+from robospatial_ros.core.perception.pipeline import Perception, PerceptionResult
 from robospatial_ros.core.spatial.configuration import depth, horizontal
 from robospatial_ros.core.spatial.types import Relation
 from robospatial_ros.core.spatial.view import PlanarView, SceneView
@@ -93,11 +93,11 @@ def _centroid(view: SceneView, name: str, points: np.ndarray) -> np.ndarray:
     return np.array([float(np.median(uv[ok, 0])), float(np.median(d[ok]))]) if ok.any() else np.full(2, np.nan)
 
 
-def tally_frame(result: object, tallies: Tallies) -> int:
-    scene = result.scene  # type: ignore[attr-defined]
+def tally_frame(result: PerceptionResult, tallies: Tallies) -> int:
+    scene = result.scene
     view = SceneView(scene)
-    names = [o.name for o in scene.objects if o.name != scene.objects[0].name]  # the support comes first
-    points = np.asarray(result.points, dtype=float)  # type: ignore[attr-defined]
+    names = [o.name for o in scene.objects[1:]]  # the support comes first
+    points = np.asarray(result.points, dtype=float)  # (N, 3) world frame, metres
     centroids = {n: _centroid(view, n, points) for n in names}
     for a, b in itertools.combinations(names, 2):
         va, vb = view.view(scene.get(a)).ego, view.view(scene.get(b)).ego
