@@ -61,14 +61,14 @@ def _workspace(text: str | None) -> dict[str, Any]:
 
 
 def _perception_config(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps --help fast
-    from robospatial_ros.cli.overrides import parse_overrides
-    from robospatial_ros.core.configio import load_config
+    """defaults < --config < --set < the dedicated flags (--workspace, --support-height)."""
+    from robospatial_ros.cli.overrides import load_with_overrides
     from robospatial_ros.core.perception.config import PerceptionConfig
 
-    overrides = {**_workspace(args.workspace), **parse_overrides(args.set)}
+    flags = _workspace(args.workspace)
     if args.support_height is not None:
-        overrides["support_height_m"] = args.support_height
-    return load_config(PerceptionConfig, args.config, overrides)
+        flags["support_height_m"] = args.support_height
+    return load_with_overrides(PerceptionConfig, args.config, args.set, flags)
 
 
 def perceive_files(args: argparse.Namespace):  # noqa: ANN201 - a PerceptionResult
