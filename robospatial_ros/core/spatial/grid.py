@@ -6,6 +6,7 @@ Pure numerics, no scene: which area a grid covers and which objects are obstacle
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,12 +68,10 @@ class OccupancyGrid:
         """(row slice, col slice) of the cells whose centres lie in the world box [lo, hi] (2,) each."""
         ny, nx = self.shape
         res = self.resolution_m
-        # Clipped as floats before int(): a box far off the grid (1e308) is an empty window, not an overflow.
-        with np.errstate(over="ignore", invalid="ignore"):
-            first = np.ceil((np.asarray(lo, float) - (self.x0, self.y0)) / res - 0.5 - 1e-9)  # (2,) col, row
-            last = np.floor((np.asarray(hi, float) - (self.x0, self.y0)) / res - 0.5 + 1e-9) + 1
-        c0, r0 = (int(v) for v in np.nan_to_num(np.clip(first, 0, (nx, ny)), nan=0.0))
-        c1, r1 = (int(v) for v in np.nan_to_num(np.clip(last, 0, (nx, ny)), nan=0.0))
+        c0 = _cell_bound((float(lo[0]) - self.x0) / res - 0.5 - 1e-9, nx, first=True)
+        r0 = _cell_bound((float(lo[1]) - self.y0) / res - 0.5 - 1e-9, ny, first=True)
+        c1 = _cell_bound((float(hi[0]) - self.x0) / res - 0.5 + 1e-9, nx, first=False)
+        r1 = _cell_bound((float(hi[1]) - self.y0) / res - 0.5 + 1e-9, ny, first=False)
         return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
 
     def polygon_cells(self, polygon: np.ndarray) -> tuple[slice, slice, np.ndarray]:
@@ -97,6 +96,16 @@ class OccupancyGrid:
         xs = self.x0 + (np.arange(c0, c1) + 0.5) * res  # (C,)
         mask = (xs[None, :] >= x_left[:, None] - 1e-9) & (xs[None, :] <= x_right[:, None] + 1e-9)
         return rows, cols, mask
+
+
+def _cell_bound(t: float, n: int, first: bool) -> int:
+    """A window bound in 0..n from a cell position `t` (cells), clipped before rounding: a box far off
+    the grid (1e308, inf) gives an empty window, not an OverflowError; NaN gives 0. Plain floats: this
+    runs for every context and compatibility query."""
+    if t != t:
+        return 0
+    t = min(max(t, -1.0), n + 1.0)
+    return min(max(math.ceil(t) if first else math.floor(t) + 1, 0), n)
 
 
 def empty_grid(
