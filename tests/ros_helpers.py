@@ -116,9 +116,15 @@ class Probe:
 VENV_BIN = Path(sys.executable).parent
 
 
+def _sigint_default() -> None:
+    """In the child before exec: SIGINT back to its default. A test run started in the background of a
+    non-interactive shell (`make test &`) inherits SIGINT ignored, and so would every launch and node."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Process:
-    """A child process in its own session (a launch started from a shell with `&` ignores SIGINT), its
-    output collected line by line in the background; `stop()` sends SIGINT and waits, then kills the group."""
+    """A child process in its own session, SIGINT not ignored, its output collected line by line in the
+    background; `stop()` sends SIGINT (what Ctrl-C sends) and waits, then kills the group."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], cwd: str | Path | None = None):
         self.cmd = [str(c) for c in cmd]
@@ -130,6 +136,7 @@ class Process:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_sigint_default,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -258,3 +258,17 @@ def test_layout_names_predict_the_layout():
     for seed in (1, 2):
         assert TabletopSim.layout_names(cfg, seed) == list(TabletopSim(TabletopConfig(seed=seed, num_objects=3)).names)
     assert {"mug", "can", "box", "banana", "block"} <= PICKABLE and not {"bowl", "plate"} & PICKABLE
+
+
+def test_a_settled_table_has_not_moved_but_a_moved_object_has():
+    """What the sim bridge's still-frame reuse relies on: resting objects and the arm at home jitter well
+    under still_tolerance (1e-4), while a real move is seen at once."""
+    sim = TabletopSim(TabletopConfig(seed=0))
+    still = sim.joint_positions()
+    sim.step(1000)  # 2 s of physics
+    assert not sim.moved_since(still, 1e-4)
+    assert sim.moved_since(still, 0.0) and sim.moved_since(None, 1e-4)
+    mug = sim._body("mug")
+    adr = sim.model.jnt_qposadr[sim.model.body_jntadr[mug]]
+    sim.data.qpos[adr] += 0.001  # 1 mm
+    assert sim.moved_since(still, 1e-4)

@@ -535,6 +535,17 @@ class TabletopSim:
         """(7,) the arm's joint angles, rad."""
         return self.data.qpos[self.handles.arm_qpos].copy()
 
+    def joint_positions(self) -> np.ndarray:
+        """(nq,) every joint's position now: metres, radians and quaternion parts (the whole visible state)."""
+        return self.data.qpos.copy()
+
+    def moved_since(self, positions: np.ndarray | None, tolerance: float) -> bool:
+        """Whether any joint moved more than `tolerance` (metres, or radians and quaternion parts) from
+        `positions` (a `joint_positions()`; None, another layout or tolerance 0: always)."""
+        if positions is None or tolerance <= 0 or positions.shape != self.data.qpos.shape:
+            return True
+        return bool(np.abs(self.data.qpos - positions).max() > tolerance)
+
     # rendering ------------------------------------------------------------------------------------
 
     def render(self) -> SimFrame:

@@ -1,9 +1,11 @@
 """Sim bridge node: the MuJoCo tabletop (core.sim.tabletop) as a camera driver and a robot.
 
-Every `publish_period_s` it renders the simulated D435 and publishes, with one stamp, colour
-(rgb8), depth (32FC1, metres) and camera_info on the default camera topics, the instance masks
-on /robospatial/detections/masks and the ground-truth scene on /robospatial/sim/ground_truth
-(latched). It executes PickPlacePlan messages (unless plan_only) and reports each on
+Every `publish_period_s` it publishes, with one stamp, the simulated D435's colour (rgb8), depth
+(32FC1, metres) and camera_info on the default camera topics, the instance masks on
+/robospatial/detections/masks and the ground-truth scene on /robospatial/sim/ground_truth
+(latched). It renders again only when something moved (more than `still_tolerance`); a still
+table is the last frame again with a new stamp, so the camera keeps its rate (30 Hz on a CPU)
+while a render takes ~70 ms. It executes PickPlacePlan messages (unless plan_only) and reports each on
 /robospatial/status (event "execution", id = the plan's command_id); std_msgs/Int32 on
 /robospatial/sim/reset lays the table out again with that seed. The physics runs in real time
 between renders; with `publish_clock` it publishes the sim time on /clock and stamps with it.
@@ -24,6 +26,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from builtin_interfaces.msg import Time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -72,7 +76,10 @@ class SimBridgeNodeConfig:
 
     base_frame: str = "panda_link0"  # the sim's world frame = the robot base (ground truth, plans)
     camera_frame: str = "camera_optical_frame"  # frame_id of the images and camera_info
-    publish_period_s: float = 0.2  # render and publish this often (a render takes ~70 ms on CPU)
+    publish_period_s: float = 0.2  # publish a frame this often (a render takes ~70 ms on CPU)
+    # Render again once any joint moved more than this since the last render (metres; radians and
+    # quaternion parts for rotations): 1e-4 is under a tenth of a pixel at the table. 0: every frame.
+    still_tolerance: float = 1e-4
     publish_clock: bool = False  # publish the sim time on /clock and stamp with it (always, with use_sim_time)
     clock_period_s: float = 0.02  # /clock period (with publish_clock)
     # The tabletop: layout, camera, physics (metres, degrees). fixed_poses (nested lists) cannot be
@@ -84,11 +91,13 @@ class SimBridgeNodeConfig:
         for name in ("publish_period_s", "clock_period_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        if not self.still_tolerance >= 0:
+            raise ConfigError(f"still_tolerance must be >= 0, got {self.still_tolerance!r}")
 
 
 NODE_CONFIG = SimBridgeNodeConfig
 # Read by the sim thread at every frame: `ros2 param set` applies it at once.
-RUNTIME_SETTABLE = ("publish_period_s",)
+RUNTIME_SETTABLE = ("publish_period_s", "still_tolerance")
 
 
 def camera_parameter_overrides(config: TabletopConfig) -> dict[str, list[float]]:
@@ -99,6 +108,12 @@ def camera_parameter_overrides(config: TabletopConfig) -> dict[str, list[float]]
 def perception_parameter_overrides(config: TabletopConfig) -> dict[str, Any]:
     """Everything the perception node needs to perceive the sim: its camera pose and the sim's masks."""
     return {**camera_parameter_overrides(config), "detections": "masks"}
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    positions: np.ndarray  # (nq,) the joint positions it was rendered at
+    msgs: dict[str, Any]  # publisher key -> message
 
 
 class SimBridgeNode(Node):
@@ -116,6 +131,8 @@ class SimBridgeNode(Node):
         self.publish_clock = self.settings.publish_clock or bool(self.get_parameter("use_sim_time").value)
         self._last_advance, self._owed_s = time.monotonic(), 0.0
         self._last_error, self._last_error_t = "", 0.0
+        self._frame: _Rendered | None = None  # the last render's messages, published again while nothing moves
+        self.renders = 0
         self._pubs = {
             "color": self.create_publisher(Image, COLOR_TOPIC, SENSOR),
             "depth": self.create_publisher(Image, DEPTH_TOPIC, SENSOR),
@@ -208,14 +225,27 @@ class SimBridgeNode(Node):
             self._pubs["clock"].publish(Clock(clock=self._stamp()))
 
     def _publish_frame(self) -> None:
-        shot, stamp = self.sim.render(), self._stamp()
+        """One frame set with a fresh stamp: rendered again if anything moved, else the last one."""
+        stamp, frame = self._stamp(), self._frame
+        if frame is None or self.sim.moved_since(frame.positions, self.settings.still_tolerance):
+            frame = self._frame = _Rendered(self.sim.joint_positions(), self._frame_msgs(self.sim.render()))
+            self.renders += 1
+        frame.msgs["masks"].labels.header.stamp = stamp  # the label image carries the stamp too
+        for key, msg in frame.msgs.items():
+            msg.header.stamp = stamp
+            self._pubs[key].publish(msg)
+
+    def _frame_msgs(self, shot: Any) -> dict[str, Any]:
+        """The messages of one render, keyed by publisher, unstamped."""
         frame, cam = shot.frame, shot.scene.camera
         camera_frame, base_frame = self.settings.camera_frame, self.settings.base_frame
-        self._pubs["color"].publish(image_msg(frame.color, "rgb8", camera_frame, stamp))
-        self._pubs["depth"].publish(image_msg(frame.depth, "32FC1", camera_frame, stamp))
-        self._pubs["info"].publish(camera_info_msg(cam.K, cam.width, cam.height, camera_frame, stamp))
-        self._pubs["masks"].publish(masks_to_msg(shot.masks.masks, camera_frame, stamp))
-        self._pubs["truth"].publish(scene_to_msg(shot.scene, base_frame, 0.0, stamp))  # table top: z = 0
+        return {
+            "color": image_msg(frame.color, "rgb8", camera_frame),
+            "depth": image_msg(frame.depth, "32FC1", camera_frame),
+            "info": camera_info_msg(cam.K, cam.width, cam.height, camera_frame),
+            "masks": masks_to_msg(shot.masks.masks, camera_frame),
+            "truth": scene_to_msg(shot.scene, base_frame, 0.0),  # table top: z = 0
+        }
 
     def _execute(self, msg: PickPlacePlan) -> None:
         frame, base_frame = msg.header.frame_id, self.settings.base_frame
@@ -236,6 +266,7 @@ class SimBridgeNode(Node):
 
     def _reset(self, seed: int) -> None:
         self.sim.reset(seed=seed)
+        self._frame = None  # a new layout: never the old one's pictures
         self._restart_clock()
         self._publish_frame()
         self._report(NodeStatus.OK, "reset", f"tabletop seed {seed}: {', '.join(self.sim.names)}")
