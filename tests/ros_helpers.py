@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -46,17 +47,22 @@ def ros_env(domain_id: int) -> dict[str, str]:
 
 @contextmanager
 def node_process(executable: str, domain_id: int, ros_args: list[str] | None = None) -> Iterator[subprocess.Popen]:
-    """`python -m robospatial_ros.ros.<executable> --ros-args ...` as a child process."""
+    """`python -m robospatial_ros.ros.<executable> --ros-args ...` as a child process. Its output goes to a
+    file, not a pipe nobody reads (a node logging many errors would block once the pipe filled);
+    `proc.read_log()` returns it."""
     cmd = [sys.executable, "-m", f"robospatial_ros.ros.nodes.{executable}", "--ros-args", *(ros_args or [])]
-    proc = subprocess.Popen(cmd, env=ros_env(domain_id), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile(mode="w+t") as log:
+        proc = subprocess.Popen(cmd, env=ros_env(domain_id), stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc.read_log = lambda: (log.seek(0), log.read())[1]
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 class Probe:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from message_strategies import question
 
 import robospatial_ros
 from robospatial_ros.cli.main import main
@@ -195,29 +196,6 @@ def junk_scene(draw: st.DrawFn) -> dict:
 
 # --- questions and commands ---------------------------------------------------------------------------------
 
-PIECES = [
-    "is the ",
-    "can the ",
-    "put the ",
-    "place the ",
-    "points in the free space ",
-    "left of the ",
-    "right of ",
-    "in front of ",
-    "behind the ",
-    "on top of ",
-    "fit ",
-    "mug ",
-    "bowl ",
-    "table ",
-    "from the robot's perspective",
-    "from the mug's perspective ",
-    "? ",
-    ", ",
-    "object 3 ",
-    "the red one ",
-]
-question = st.lists(st.sampled_from(PIECES), max_size=12).map("".join) | st.text(max_size=60)
 good_question = st.sampled_from(
     [
         "is the mug right of the bowl?",

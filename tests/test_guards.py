@@ -3,9 +3,13 @@ with a typed error, before any array is built."""
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 
 from robospatial_ros.core.errors import ConfigError, QuestionError, SceneError
+from robospatial_ros.core.geometry import convex_hull_2d
 from robospatial_ros.core.language.commands import parse_command
 from robospatial_ros.core.language.questions import MAX_TEXT_CHARS, parse_question
 from robospatial_ros.core.reasoning.reasoner import GeometricReasoner
@@ -56,10 +60,10 @@ def test_box_at_1e308_over_no_support_is_a_typed_error_not_overflow(question):
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_box_at_1e308_beside_a_table_is_off_its_grid_not_overflow(question):
     """On the table's grid the far box stamps no cell (its window is clipped as floats); placing it needs its
-    footprint, which is not finite: a typed error. Both were OverflowError."""
+    footprint, which float64 cannot resolve there: a typed error. Both were OverflowError."""
     reasoner = GeometricReasoner()
     if "fit" in question:
-        with pytest.raises(SceneError, match="mug's footprint is not finite"):
+        with pytest.raises(SceneError, match="mug's box is out of range"):
             reasoner.ask(_two_cubes(mug_x=1e308), question)
     else:
         assert reasoner.ask(_two_cubes(mug_x=1e308), question).points_2d.shape[1] == 2
@@ -92,3 +96,14 @@ def test_long_question_and_command_are_refused_before_parsing():
     # at the limit itself a question still parses
     text = "is the mug left of the bowl?"
     assert parse_question(text + " " * (MAX_TEXT_CHARS - len(text)), NAMES).target == "mug"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e300, 1e-300])
+def test_convex_hull_of_any_magnitude_is_exact_and_silent(scale):
+    """OpenCV's hull takes float32: coordinates past its range overflowed the cast (a numpy warning on
+    stderr) before they were scaled by a power of two."""
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.5], [0.25, 0.75]]) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hull = convex_hull_2d(square)
+    assert len(hull) == 4 and {tuple(p) for p in hull} == {tuple(p) for p in square[:4]}

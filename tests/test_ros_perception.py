@@ -17,6 +17,9 @@ import itertools
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from message_strategies import hostile_frame
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from ros_helpers import Probe, fresh_domain_id, node_process
@@ -350,6 +353,43 @@ def test_bad_input_is_reported_and_the_node_keeps_serving(graph, case):
     assert error.event == "perception" and expected in error.message, error.message
     t = send(graph, frame_msgs(r))  # the next good frame still yields objects
     assert len(scene_from_msg(objects_for(graph, OBJECTS_TOPIC, t)).objects) == len(r.scene.blocks) + 1
+    assert all(p.poll() is None for p in graph.procs.values())
+
+
+KIND_TOPICS = {
+    "color": COLOR_TOPIC,
+    "depth": DEPTH_TOPIC,
+    "info": CAMERA_INFO_TOPIC,
+    "masks": MASKS_TOPIC,
+    "boxes": BOXES_TOPIC,
+}
+
+
+def kinds_of(msgs):
+    """{topic: msg} -> {kind: msg} for message_strategies, and back with `topics_of`."""
+    return {kind: msgs[topic] for kind, topic in KIND_TOPICS.items()}
+
+
+def topics_of(kinds):
+    return {KIND_TOPICS[kind]: msg for kind, msg in sorted(kinds.items(), key=lambda km: km[0] != "info")}
+
+
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_hostile_frames_over_dds_never_take_a_node_down(graph, data):
+    """Fuzzed colour, depth, camera_info, mask and box messages (message_strategies, 8 frame sets an
+    example) to the masks, boxes and clustering nodes: typed errors only, and the next good frame is
+    perceived by each of them."""
+    r, since = rendering(), len(graph.received[STATUS_TOPIC])
+    for _ in range(8):
+        which = data.draw(st.sampled_from(["masks", "boxes"]))
+        _, hostile = data.draw(hostile_frame(lambda: kinds_of(frame_msgs(r)), which))
+        send(graph, topics_of(hostile))
+    t = send(graph, frame_msgs(r))
+    for topic in (OBJECTS_TOPIC, BOXES_OBJECTS_TOPIC, CLUSTERS_TOPIC):
+        assert len(scene_from_msg(objects_for(graph, topic, t)).objects) == len(r.scene.blocks) + 1, topic
+    reported = [f"{s.node}: {s.message}" for s in graph.received[STATUS_TOPIC][since:]]
+    assert not [m for m in reported if "unexpected" in m], reported
     assert all(p.poll() is None for p in graph.procs.values())
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from message_strategies import question
 from ros_helpers import Probe, fresh_domain_id, node_process, ros_env
 from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
@@ -151,7 +154,7 @@ def reasoners():
         procs[STREAM_DOMAIN] = stack.enter_context(node_process("reasoner_node", STREAM_DOMAIN, small_queue))
         yield procs
         for proc in procs.values():
-            assert proc.poll() is None, f"a reasoner died:\n{proc.stdout.read() if proc.stdout else ''}"
+            assert proc.poll() is None, f"a reasoner died:\n{proc.read_log()}"
 
 
 @pytest.fixture(scope="module")
@@ -337,6 +340,25 @@ def test_burst_of_100_commands_answered_in_order(reasoners):
         assert reasoners[BURST_DOMAIN].poll() is None
     finally:
         c.probe.close()
+
+
+# What a DDS string can carry (no NUL), from the fuzzed questions, plus commands at and past the length limit.
+dds_text = (question | st.text(alphabet="ab put,?", min_size=1990, max_size=2010)).map(lambda t: t.replace("\x00", ""))
+
+
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(texts=st.lists(dds_text, min_size=10, max_size=10))
+def test_fuzzed_commands_each_get_one_typed_answer_in_order(client, reasoners, texts):
+    start = len(client.answers)
+    for text in texts:
+        client.commands.publish(String(data=text))
+    assert client.probe.spin_until(lambda: len(client.answers) >= start + len(texts), 60.0)
+    got = client.answers[start:]
+    numbers = [cmd_number(a) for a in got]
+    assert numbers == list(range(numbers[0], numbers[0] + len(texts))) and [a.question for a in got] == texts
+    errors = [a.error for a in got if not a.success]
+    assert all(e and "\n" not in e and not e.startswith("internal error") for e in errors), errors
+    assert reasoners[DOMAIN].poll() is None
 
 
 def test_bad_parameters_exit_2_with_one_line():

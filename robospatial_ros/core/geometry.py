@@ -166,8 +166,13 @@ def convex_hull_2d(points: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
     if len(pts) < 3:
         return pts.copy()
-    # OpenCV picks the hull vertices (by index, so the float64 values are kept exactly).
-    index = cv2.convexHull(pts.astype(np.float32), clockwise=False, returnPoints=False).reshape(-1)
+    # OpenCV picks the hull vertices (by index, so the float64 values are kept exactly). It takes
+    # float32: scaling by a power of two first keeps coordinates beyond float32's range (1e308 boxes
+    # built in code, past the loader's checks) from overflowing the cast, and changes no rounding.
+    peak = float(np.abs(pts).max())
+    exponent = int(np.frexp(peak)[1]) if np.isfinite(peak) and peak > 0 else 0
+    scaled = np.ldexp(pts, -exponent).astype(np.float32)
+    index = cv2.convexHull(scaled, clockwise=False, returnPoints=False).reshape(-1)
     return pts[index]
 
 

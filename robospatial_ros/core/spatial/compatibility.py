@@ -26,6 +26,7 @@ from robospatial_ros.core.spatial.grid import OccupancyGrid
 from robospatial_ros.core.spatial.occupancy import grid_for
 from robospatial_ros.core.spatial.types import PLANAR, Frame, Relation
 from robospatial_ros.core.spatial.view import SceneView, register_preparer
+from robospatial_ros.core.validation import MAX_COORDINATE_M
 
 
 @dataclass(frozen=True)
@@ -213,10 +214,11 @@ def _footprint_kernels(view: SceneView, a: SceneObject) -> list[_Kernels]:
 
 
 def _check_stencil(a: SceneObject, local: np.ndarray, resolution_m: float, max_cells: int) -> None:
-    """SceneError for a footprint that is not finite (a box near the float limit) and ConfigError for one
-    whose stencil ((K, 2) `local`, metres, rotated: its circumscribed square) exceeds the cell budget."""
-    if not np.all(np.isfinite(local)):
-        raise SceneError(f"the {a.name}'s footprint is not finite (its box is out of range)")
+    """SceneError for a box out of range (its footprint not finite, or so far out that float64 no longer
+    resolves its size) and ConfigError for one whose stencil ((K, 2) `local`, metres, rotated: its
+    circumscribed square) exceeds the cell budget."""
+    if not np.all(np.isfinite(local)) or np.abs(a.box.center).max() > MAX_COORDINATE_M:
+        raise SceneError(f"the {a.name}'s box is out of range (centre beyond +-{MAX_COORDINATE_M:g} m, or not finite)")
     side = 2.0 * (math.ceil(float(np.hypot(local[:, 0], local[:, 1]).max()) / resolution_m) + 1) + 1
     if side * side > max_cells:
         raise ConfigError(
