@@ -15,7 +15,7 @@ from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.reasoning.backends import VLMBackendConfig, VLMParseFailure, make_backend
 from robospatial_ros.core.reasoning.placement import PlacementError
 from robospatial_ros.core.reasoning.vlm.base import VisualQuestion, VLMError
-from robospatial_ros.core.reasoning.vlm.hf import HFConfig, HFVLMClient
+from robospatial_ros.core.reasoning.vlm.hf import HFConfig, HFVLMClient, peft_quietly
 from robospatial_ros.core.reasoning.vlm.qwen import IMAGE_PAD_ID, SIZES, qwen_tokenizer, save_random_qwen_vl
 from robospatial_ros.core.spatial.config import SpatialConfig
 from robospatial_ros.core.spatial.view import SceneView
@@ -101,7 +101,8 @@ def test_lora_adapter_saved_then_loaded_changes_the_model(tiny_dir, tmp_path):
 
     base = HFVLMClient(HFConfig(model_path=str(tiny_dir)))
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    tuned = get_peft_model(HFVLMClient(HFConfig(model_path=str(tiny_dir))).model, lora).eval()
+    with peft_quietly():
+        tuned = get_peft_model(HFVLMClient(HFConfig(model_path=str(tiny_dir))).model, lora).eval()
     tuned.save_pretrained(tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from robospatial_ros.core.errors import ConfigError
-from robospatial_ros.core.reasoning.vlm.hf import QWEN_TYPES
+from robospatial_ros.core.reasoning.vlm.hf import QWEN_TYPES, peft_quietly
 from robospatial_ros.learn.train import callbacks as cb
 from robospatial_ros.learn.train.config import TrainConfig, TrainError, write_resolved_config
 from robospatial_ros.learn.train.model import (
@@ -171,15 +171,16 @@ def make_trainer(
 ) -> tuple[Any, list[Any]]:
     """(trainer, callbacks): a trl trainer on the loaded model (peft config, processor, our callbacks)."""
     callbacks = cb.make_callbacks(config, loaded.processor, loaded.template, grpo=extra.grpo) + extra.callbacks
-    trainer = trainer_cls(
-        model=loaded.model,
-        args=arguments,
-        train_dataset=dataset,
-        processing_class=loaded.processor,
-        peft_config=loaded.peft,
-        callbacks=callbacks,
-        **extra.trainer_kwargs,
-    )
+    with peft_quietly():
+        trainer = trainer_cls(
+            model=loaded.model,
+            args=arguments,
+            train_dataset=dataset,
+            processing_class=loaded.processor,
+            peft_config=loaded.peft,
+            callbacks=callbacks,
+            **extra.trainer_kwargs,
+        )
     return trainer, callbacks
 
 
@@ -188,7 +189,8 @@ def run_trainer(trainer: Any, config: TrainConfig, loaded: Loaded, callbacks: li
     evaluator = cb.attach(trainer, callbacks)
     if trainer.args.process_index == 0:  # written first, so a crashed run still says how it was set up
         write_resolved_config(config, config.output_dir)
-    output = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
+    with peft_quietly():
+        output = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
     trainer.save_model(config.output_dir)  # LoRA: adapter files only; processor files too
     model = unwrapped(trainer)
     return TrainResult(

@@ -13,8 +13,10 @@ importable we use AutoProcessor unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,6 +256,16 @@ class HFVLMClient:
         return self.generate([q.image for q in questions], [q.question for q in questions])
 
 
+@contextlib.contextmanager
+def peft_quietly() -> Iterator[None]:
+    """peft reads transformers' deprecated `is_gradient_checkpointing` when it wraps, loads or trains a
+    model: a FutureWarning on every run's stderr about code that is neither ours nor the user's to fix.
+    Only that warning is silenced, only inside this block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+        yield
+
+
 def _with_adapter(model: Any, adapter_path: str) -> Any:
     path = _check_model_dir(adapter_path, "adapter_path")
     if not (path / "adapter_config.json").is_file():
@@ -263,6 +275,7 @@ def _with_adapter(model: Any, adapter_path: str) -> Any:
     except ImportError:
         raise VLMError("loading a LoRA adapter needs peft: pip install peft") from None
     try:
-        return PeftModel.from_pretrained(model, path, local_files_only=True)
+        with peft_quietly():
+            return PeftModel.from_pretrained(model, path, local_files_only=True)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise VLMError(f"cannot load the adapter in {str(path)!r}: {one_line(exc)}") from None
