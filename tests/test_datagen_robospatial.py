@@ -257,6 +257,29 @@ def test_image_is_found_by_key_or_stem_or_given(tmp_path):
     assert next(scene_file_samples(stem)).images[0][0, 0].tolist() == [40, 60, 200]  # BGR file -> RGB
 
 
+@pytest.mark.parametrize(
+    ("where", "value", "says"),
+    [
+        ("extrinsic", [[0.0] * 4] * 3 + [[0, 0, 0, 1]], "extrinsic: rotation is not orthonormal"),
+        ("intrinsic", [[125.0, 0, float("nan"), 0], [0, 125.0, 59.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "NaN"),
+        ("box", [0.5, 0.3, 0.05, 0.1, 0.0, 0.1, 0, 0, 0], "sizes must be in (0, 1000] m"),
+    ],
+)
+def test_an_impossible_scene_file_gives_no_samples(tmp_path, where, value, says):
+    """Datagen reads scene files through the same validation as `ask` and the nodes (issue 16): a camera
+    or box that cannot be is one SceneError naming the field, before any sample."""
+    path = write_hand_scene(tmp_path)
+    data = json.loads(path.read_text())
+    if where == "box":
+        data["objects"][1]["bbox_3d"] = [value]
+    else:
+        data["camera_annotations"][where] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(SceneError) as info:
+        list(scene_file_samples(path, None, RoboSpatialGenConfig(progress=False)))
+    assert says in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
 def test_bad_inputs_raise_typed_errors(tmp_path):
     path = write_hand_scene(tmp_path)
     cv2.imwrite(str(tmp_path / "hand.png"), np.zeros((60, 80, 3), np.uint8))
