@@ -20,12 +20,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 import numpy as np
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
+from robospatial_ros.bench._probe import Probe, percentile
 from robospatial_ros.core.configio import load_config, to_mapping
 from robospatial_ros.core.resources import DEFAULT_SCENE, DEFAULT_TABLETOP_CONFIG
 from robospatial_ros.core.scene import load_scene
@@ -44,26 +42,6 @@ COMMANDS = (
     "put the bottle behind the mug from the robot's perspective",
     "put the can to the left of the mug from the robot's perspective",
 )
-
-
-class Probe:
-    def __init__(self, domain_id: int):
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node("bench_probe", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-
-    def spin_until(self, done, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not done():
-            self.executor.spin_once(timeout_sec=0.005)
-        return bool(done())
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 def command_to_plan(n: int, domain_id: int) -> list[float]:
@@ -180,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ok, cloud_ms = large_cloud(args.domain_id + 2)
     print(f"{'benchmark':<44}{'value':>12}  target")
     print(f"{'command -> plan latency, median':<44}{statistics.median(latency):>9.1f} ms  <= 150 ms")
-    print(f"{'command -> plan latency, p90':<44}{sorted(latency)[int(0.9 * (len(latency) - 1))]:>9.1f} ms")
+    print(f"{'command -> plan latency, p90':<44}{percentile(latency, 0.9):>9.1f} ms")
     print(f"{'commands answered with a plan':<44}{len(latency):>9d}/{args.commands}")
     print(f"{'camera -> objects at 640x480':<44}{rate:>9.1f} Hz  >= 15 Hz  ({sent} frames sent)")
     print(f"{'640x480 RGB cloud (4.9 MB), reliable QoS':<44}{'delivered' if ok else 'LOST':>12}  {cloud_ms:.0f} ms")

@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
 
+from robospatial_ros.bench._probe import Probe, percentile
 from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.msg import DetectedObjectArray, SpatialAnswer
 from robospatial_ros.ros import common
@@ -89,11 +87,8 @@ def soak(cfg: SoakConfig) -> SoakResult:
     """Run the graph for cfg.minutes, commanding it every command_period_s; the measurements."""
     overrides = {"sim_bridge": {"publish_period_s": cfg.frame_period_s}}
     graph_context, runner = start_graph(LaunchArgs(sim=True), extra_overrides=overrides, domain_id=cfg.domain_id)
-    context = Context()
-    rclpy.init(context=context, domain_id=cfg.domain_id)
-    node = rclpy.create_node("soak_probe", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
+    probe = Probe(cfg.domain_id, "soak_probe")
+    node = probe.node
     result, sent_at = SoakResult(), {}
 
     def on_answer(msg: SpatialAnswer) -> None:
@@ -108,7 +103,7 @@ def soak(cfg: SoakConfig) -> SoakResult:
     )
     commands = node.create_publisher(String, common.COMMAND_TOPIC, common.RELIABLE)
     try:
-        _spin_until(executor, lambda: node.count_subscribers(common.COMMAND_TOPIC) > 0 and result.objects, 60.0)
+        probe.spin_until(lambda: node.count_subscribers(common.COMMAND_TOPIC) > 0 and result.objects, 60.0)
         start = time.monotonic()
         result.rss_mb.append((0.0, rss_mb()))
 
@@ -128,33 +123,19 @@ def soak(cfg: SoakConfig) -> SoakResult:
             if now >= next_rss:
                 result.rss_mb.append((now - start, rss_mb()))
                 next_rss += 5.0
-            executor.spin_once(timeout_sec=0.01)
-        _spin_until(executor, lambda: len(result.answers) >= result.sent, cfg.answer_timeout_s)
+            probe.executor.spin_once(timeout_sec=0.01)
+        probe.spin_until(lambda: len(result.answers) >= result.sent, cfg.answer_timeout_s)
         result.rss_mb.append((time.monotonic() - start, rss_mb()))
         if cfg.burst:
             result.burst_ids = [send() for _ in range(cfg.burst)]
             first = sent_at[result.burst_ids[0]]
-            _spin_until(executor, lambda: all(i in result.answers for i in result.burst_ids), cfg.answer_timeout_s)
+            probe.spin_until(lambda: all(i in result.answers for i in result.burst_ids), cfg.answer_timeout_s)
             if all(i in result.answers for i in result.burst_ids):
                 result.burst_s = max(sent_at[i] + result.answers[i] for i in result.burst_ids) - first
     finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+        probe.close()
         stop_graph(graph_context, runner)
     return result
-
-
-def _spin_until(executor: SingleThreadedExecutor, done, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not done():
-        executor.spin_once(timeout_sec=0.01)
-    return bool(done())
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(round(q * (len(ordered) - 1))), len(ordered) - 1)] if ordered else float("nan")
 
 
 def _rss_after(samples: list[tuple[float, float]], t_s: float) -> tuple[float, float]:
@@ -177,7 +158,7 @@ def report(cfg: SoakConfig, result: SoakResult) -> list[str]:
         f"a command every {cfg.command_period_s:g} s",
         f"{'answers / commands':<40}{len(result.answers)}/{result.sent} ({result.succeeded} succeeded)",
         f"{'command -> answer p50 / p95 / max':<40}{p50:.0f}"
-        f" / {_percentile(latencies_ms, 0.95):.0f} / {max(latencies_ms, default=float('nan')):.0f} ms  (p95 <= 300 ms)",
+        f" / {percentile(latencies_ms, 0.95):.0f} / {max(latencies_ms, default=float('nan')):.0f} ms  (p95 <= 300 ms)",
         f"{'objects messages (perception)':<40}{len(result.objects)}, {(len(result.objects) - 1) / span:.1f} Hz",
         _burst_line(result),
         f"{'RSS start / after warm-up / end':<40}{rss0:.0f} / {rss_w:.0f} (at {tw:.0f} s) / {rss1:.0f} MB "

@@ -6,7 +6,7 @@
     robospatial demo ["put the mug to the left of the bowl"] [--seed N] [--frame F] [--detections D] [--out DIR]
     robospatial bringup [--sim] [--params FILE]
     robospatial replay BAG [--rate R] [--loop] [--ros-args -r FROM:=TO ...]
-    robospatial bench query|perception|sim|ros|vlm|datagen|train
+    robospatial bench query|perception|realdata|relations|sim|ros|soak|vlm|datagen|train
     robospatial datagen robospatial|sat|ssrl|mix ...
     robospatial train sft|grpo|curriculum --config FILE [--set KEY=VALUE]
     robospatial eval --data DIR (--backend NAME | --predictions FILE.jsonl) [--limit N]
