@@ -131,7 +131,6 @@ class SimBridgeNode(Node):
         self._last_advance, self._owed_s = time.monotonic(), 0.0
         self._last_error, self._last_error_t = "", 0.0
         self._frame: _Rendered | None = None  # the last render's messages, published again while nothing moves
-        self.renders = 0
         self._pubs = {
             "color": self.create_publisher(Image, COLOR_TOPIC, SENSOR),
             "depth": self.create_publisher(Image, DEPTH_TOPIC, SENSOR),
@@ -228,7 +227,6 @@ class SimBridgeNode(Node):
         stamp, frame = self._stamp(), self._frame
         if frame is None or self.sim.moved_since(frame.positions, self.settings.still_tolerance):
             frame = self._frame = _Rendered(self.sim.joint_positions(), self._frame_msgs(self.sim.render()))
-            self.renders += 1
         frame.msgs["masks"].labels.header.stamp = stamp  # the label image carries the stamp too
         for key, msg in frame.msgs.items():
             msg.header.stamp = stamp
