@@ -121,25 +121,33 @@ def decode_labels(image: np.ndarray, encoding: str) -> tuple[np.ndarray, np.ndar
     raise LabelImageError(f"unknown label encoding {encoding!r}; use one of {', '.join(LABEL_ENCODINGS)}")
 
 
+_INSTANCES = 1 << 16  # instance ids are 16-bit (gazebo_panoptic: two channels); 0 for the other encodings
+
+
 def masks_from_labels(
     image: np.ndarray, encoding: str, id_names: dict[int, str], background_ids: tuple[int, ...] = (0,)
 ) -> MaskDetections:
     """A label image and its id -> name map -> named instance masks (see the module doc)."""
     labels, instances = decode_labels(image, encoding)
-    pairs = np.unique(np.stack([labels.reshape(-1), instances.reshape(-1)], axis=1), axis=0)  # (K, 2) present
+    # One int64 key per pixel, label * 2^16 + instance (instances are < 2^16): a 1-D unique is ~50x
+    # faster than a unique over (label, instance) rows, and one comparison gives a mask.
+    keys = labels.reshape(-1) * _INSTANCES + instances.reshape(-1)  # (H*W,)
+    present = np.unique(keys)  # (K,) sorted, so labels come in order and instances within each
+    pairs = np.stack([present // _INSTANCES, present % _INSTANCES], axis=1)  # (K, 2) [label, instance]
     background = set(background_ids) | {i for i, n in id_names.items() if n.strip().lower() in BACKGROUND_NAMES}
-    pairs = pairs[[int(label) not in background for label in pairs[:, 0]]]
+    keep = np.array([int(label) not in background for label in pairs[:, 0]], dtype=bool)
+    present, pairs = present[keep], pairs[keep]
     missing = sorted({int(label) for label in pairs[:, 0]} - set(id_names))
     if missing:
         known = ", ".join(f"{i}={n}" for i, n in sorted(id_names.items())) or "none"
         raise LabelImageError(f"label id(s) {missing} are not in the id -> name map (known: {known})")
+    key_image = keys.reshape(labels.shape)  # (H, W)
     masks: dict[str, np.ndarray] = {}
     for label in np.unique(pairs[:, 0]):
-        mine = pairs[pairs[:, 0] == label][:, 1]
+        mine = present[pairs[:, 0] == label]
         name = id_names[int(label)]
-        for k, instance in enumerate(mine, start=1):
-            key = name if len(mine) == 1 else f"{name}_{k}"
-            masks[key] = (labels == label) & (instances == instance)  # (H, W) bool
+        for k, key in enumerate(mine, start=1):
+            masks[name if len(mine) == 1 else f"{name}_{k}"] = key_image == key  # (H, W) bool
     return MaskDetections(masks)
 
 
