@@ -154,3 +154,11 @@ def test_frame_phrase_still_found_at_the_end_of_a_long_question(text, target, re
     long_body = "is the mug " + "really " * 100 + text[len("is the mug ") :]
     body, found = questions.split_frame_phrase(long_body.rstrip("?"))
     assert found is not None and body.startswith("is the mug really") and body.endswith("the bowl")
+
+
+def test_a_long_naming_command_is_refused_before_its_patterns_run():
+    """Its quoted-name pattern backtracks: 32 KB of unquoted words took 5 s before the limit applied here."""
+    from robospatial_ros.core.language.naming import parse_naming
+
+    with pytest.raises(QuestionError, match=f"naming command is .* at most {MAX_TEXT_CHARS}"):
+        parse_naming("call " + "a " * 16_000 + "'b")

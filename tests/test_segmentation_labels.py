@@ -68,6 +68,15 @@ def test_panoptic_instances_of_one_label_are_numbered():
     assert masks.masks["mug_1"][:, :2].all() and not masks.masks["mug_1"][:, 3:].any()
 
 
+def test_two_ids_of_one_class_are_both_kept_and_numbered():
+    """An Isaac labels JSON may give two ids the same class: each keeps its mask (one replaced the other)."""
+    image = np.zeros((10, 10), np.int32)
+    image[:3], image[5:] = 2, 3
+    masks = masks_from_labels(image, "ids", {2: "mug", 3: "mug"}).masks
+    assert sorted(masks) == ["mug_1", "mug_2"]
+    assert masks["mug_1"].sum() == 30 and masks["mug_2"].sum() == 50
+
+
 def test_bad_label_images_and_maps_are_typed_errors(tmp_path):
     shot = _shot()
     image, id_names = segmentation_labels(shot, "isaac")

@@ -9,6 +9,7 @@ file raises SceneError, a message MessageError, a parameter ConfigError).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -113,7 +114,7 @@ def object_name(value: Any, field: str, error: ErrorType = SceneError) -> str:
 def unique_names(names: Iterable[str], field: str, error: ErrorType = SceneError) -> list[str]:
     """The names, each a non-empty string and none repeated; the error lists the repeated ones."""
     out = [object_name(n, f"{field}[{i}]", error) for i, n in enumerate(names)]
-    repeated = sorted({n for n in out if out.count(n) > 1})
+    repeated = sorted(n for n, k in Counter(out).items() if k > 1)  # linear: scenes hold up to max_objects
     if repeated:
         raise error(f"{field} must be unique; repeated: {', '.join(map(repr, repeated))}")
     return out

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from robospatial_ros.core.errors import QuestionError
+from robospatial_ros.core.language.questions import check_length
 
 
 class NamingError(QuestionError):
@@ -35,7 +36,10 @@ def is_naming(text: str) -> bool:
 
 
 def parse_naming(text: str) -> NamingCommand:
-    """'call object 3 the mug' -> NamingCommand('object 3', 'mug'); NamingError when it is not one."""
+    """'call object 3 the mug' -> NamingCommand('object 3', 'mug'); NamingError when it is not one.
+    Longer than MAX_TEXT_CHARS is refused first, as questions and commands are (the patterns below
+    backtrack on long unquoted text)."""
+    check_length(str(text), "naming command")
     body = " ".join(str(text).split()).rstrip(".!?").strip()
     verb = _VERB.match(body)
     if verb is None:

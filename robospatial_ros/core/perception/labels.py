@@ -29,6 +29,7 @@ import numpy as np
 from robospatial_ros.core.errors import ConfigError
 from robospatial_ros.core.perception.errors import DetectionError
 from robospatial_ros.core.perception.frame import MaskDetections
+from robospatial_ros.core.perception.objects import unique_names
 
 LABEL_ENCODINGS = ("ids", "gazebo_semantic", "gazebo_panoptic")
 # Names that mean "no object" in the simulators' label maps (compared case-insensitively).
@@ -142,12 +143,10 @@ def masks_from_labels(
         known = ", ".join(f"{i}={n}" for i, n in sorted(id_names.items())) or "none"
         raise LabelImageError(f"label id(s) {missing} are not in the id -> name map (known: {known})")
     key_image = keys.reshape(labels.shape)  # (H, W)
-    masks: dict[str, np.ndarray] = {}
-    for label in np.unique(pairs[:, 0]):
-        mine = present[pairs[:, 0] == label]
-        name = id_names[int(label)]
-        for k, key in enumerate(mine, start=1):
-            masks[name if len(mine) == 1 else f"{name}_{k}"] = key_image == key  # (H, W) bool
+    # Named per (label, instance); a class seen more than once (two instances, or two ids of one class
+    # in the map) numbers every one of them, so no mask replaces another.
+    names = unique_names([id_names[int(label)] for label in pairs[:, 0]], set())
+    masks = {name: key_image == key for name, key in zip(names, present)}  # (H, W) bool each
     return MaskDetections(masks)
 
 

@@ -109,7 +109,7 @@ def _cell_bound(t: float, n: int, first: bool) -> int:
 
 
 def empty_grid(
-    lo: np.ndarray, hi: np.ndarray, resolution_m: float, alignment: str = "center", max_cells: int | None = None
+    lo: np.ndarray, hi: np.ndarray, resolution_m: float, max_cells: int, alignment: str = "center"
 ) -> OccupancyGrid:
     """A grid of `resolution_m` cells covering the world box [lo, hi] ((2,) x/y each, metres), all inside and free.
 
@@ -130,7 +130,7 @@ def empty_grid(
     return OccupancyGrid(float(lo[0]), float(lo[1]), resolution_m, np.ones((ny, nx), bool), np.zeros((ny, nx), bool))
 
 
-def _check_cells(lo: np.ndarray, hi: np.ndarray, resolution_m: float, max_cells: int | None) -> None:
+def _check_cells(lo: np.ndarray, hi: np.ndarray, resolution_m: float, max_cells: int) -> None:
     """Refuse a grid over a non-finite box or of more than `max_cells` cells, counted in floats so
     that a huge extent cannot overflow the count itself."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -139,9 +139,7 @@ def _check_cells(lo: np.ndarray, hi: np.ndarray, resolution_m: float, max_cells:
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise SceneError(f"the occupancy grid's area is not finite: {lo.tolist()} .. {hi.tolist()} (metres)")
     cells = float(np.prod(np.maximum(sides, 1.0)))  # inf when an extent overflows
-    if max_cells is None and not np.isfinite(cells):
-        raise SceneError(f"the occupancy grid's area is too large: {lo.tolist()} .. {hi.tolist()} (metres)")
-    if max_cells is not None and not cells <= max_cells:
+    if not cells <= max_cells:  # inf included
         raise ConfigError(
             f"an occupancy grid of {cells:.3g} cells ({extent[0]:.3g} m x {extent[1]:.3g} m at grid_resolution_m="
             f"{resolution_m!r}) exceeds max_grid_cells={max_cells}; use a coarser grid_resolution_m"

@@ -309,7 +309,7 @@ def _build_layers(view: SceneView, support: SceneObject | None) -> ObstacleLayer
     is not an obstacle on it.
     """
     cfg = view.config
-    grid = empty_grid(*_grid_area(view, support), cfg.grid_resolution_m, cfg.grid_alignment, cfg.max_grid_cells)
+    grid = empty_grid(*_grid_area(view, support), cfg.grid_resolution_m, cfg.max_grid_cells, cfg.grid_alignment)
     top = -np.inf
     if support is not None:
         top = view.view(support).z_max
