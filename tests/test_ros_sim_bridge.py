@@ -36,13 +36,12 @@ from robospatial_ros.ros.conversions import (
     pose_to_matrix,
     scene_from_msg,
 )
+from robospatial_ros.ros.graph import sim_perception_overrides
 from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC
 from robospatial_ros.ros.nodes.sim_bridge_node import (
     GROUND_TRUTH_TOPIC,
     RESET_TOPIC,
     SimBridgeNodeConfig,
-    camera_parameter_overrides,
-    perception_parameter_overrides,
 )
 from robospatial_ros.sim.tabletop import TabletopConfig
 
@@ -121,10 +120,10 @@ def test_camera_topics_masks_and_ground_truth_share_one_stamp(sim):
     )
     assert sum(m.any() for m in detections.masks.values()) >= len(CONFIG.objects) - 1  # (nearly) all in view
     # The perception node's camera parameters for the sim are the sim camera's optical pose.
-    overrides = camera_parameter_overrides(CONFIG)
+    overrides = sim_perception_overrides(CONFIG)
     T = pose_to_matrix(truth.camera_pose)
     assert np.allclose(T, cam.camera_to_world, atol=1e-6) and np.allclose(T[:3, 3], overrides["camera_position_m"])
-    assert perception_parameter_overrides(CONFIG)["detections"] == "masks"
+    assert overrides["detections"] == "masks"
     # Sim time: /clock runs, and the stamps are sim time.
     assert sim.spin_until(lambda: len(sim.received["/clock"]) >= 5, 5)
     clock = [c.clock.sec + 1e-9 * c.clock.nanosec for c in sim.received["/clock"]]

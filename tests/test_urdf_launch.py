@@ -143,9 +143,11 @@ def test_params_files_written_for_a_layer_are_read_by_ros(tmp_path):
 def test_simulator_label_arguments(tmp_path):
     """camera:=gazebo|isaac without sim: the label topic remapped onto the perception node's, the encoding
     (derived per simulator, or given), the names file (explicit layer); misuse is a ConfigError."""
+    from robospatial_ros.core.perception.labels import LABEL_ENCODINGS as CORE_ENCODINGS
+    from robospatial_ros.ros import graph
     from robospatial_ros.ros.nodes.perception_node import LABELS_TOPIC as NODE_LABELS_TOPIC
 
-    assert LABELS_TOPIC == NODE_LABELS_TOPIC
+    assert LABELS_TOPIC == NODE_LABELS_TOPIC and graph.LABEL_ENCODINGS == CORE_ENCODINGS
     names = tmp_path / "labels.yaml"
     names.write_text("0: BACKGROUND\n2: mug\n")
     isaac = LaunchArgs(camera="isaac", labels_file=str(names))

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from robospatial_ros.core.errors import ConfigError
-from robospatial_ros.core.perception.labels import LABEL_ENCODINGS
 
 PACKAGE = "robospatial_ros"
 _CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root, when running from a checkout
@@ -82,6 +81,8 @@ DEFAULT_CAMERA_TOPICS = tuple(CAMERA_REMAPS["gazebo"])
 # The perception node's label-image input (perception_node.LABELS_TOPIC; a test keeps them equal): restated
 # so that declaring the launch arguments does not import the node.
 LABELS_TOPIC = "/robospatial/detections/labels"
+# core.perception.labels.LABEL_ENCODINGS, restated for the same reason (a test keeps them equal).
+LABEL_ENCODINGS = ("ids", "gazebo_semantic", "gazebo_panoptic")
 
 
 @dataclass(frozen=True)
@@ -391,9 +392,20 @@ def label_overrides(source: LabelSource) -> dict[str, str]:
 def camera_pose_overrides(urdf_path: Path, base_frame: str = BASE_FRAME, optical_frame: str = OPTICAL_FRAME) -> dict:
     """The perception node's camera pose parameters from the workcell URDF's camera mount."""
     from robospatial_ros.core.urdf import frame_transform
-    from robospatial_ros.ros.nodes.perception_node import camera_pose_parameters
 
     return camera_pose_parameters(frame_transform(urdf_path, base_frame, optical_frame))
+
+
+def camera_pose_parameters(camera_to_world: Any) -> dict[str, list[float]]:
+    """(4, 4) optical frame -> base_frame (metres) as the perception node's camera_position_m and
+    camera_orientation_xyzw parameters (the inverse of PerceptionNodeConfig.camera_to_world)."""
+    from robospatial_ros.core.geometry import quaternion_from_matrix
+
+    T = camera_to_world
+    return {
+        "camera_position_m": [float(v) for v in T[:3, 3]],
+        "camera_orientation_xyzw": [float(v) for v in quaternion_from_matrix(T[:3, :3])],
+    }
 
 
 def workspace_overrides(urdf_path: Path) -> dict[str, list[float]]:
@@ -405,13 +417,14 @@ def workspace_overrides(urdf_path: Path) -> dict[str, list[float]]:
     return {"perception.workspace_min_xyz_m": list(lo), "perception.workspace_max_xyz_m": list(hi)}
 
 
-def sim_perception_overrides() -> dict[str, Any]:
-    """The perception node's camera pose (the simulated D435's, not the URDF mount's rounded one) and
-    mask detections, for the built-in tabletop; mujoco is imported here."""
-    from robospatial_ros.ros.nodes.sim_bridge_node import perception_parameter_overrides
+def sim_perception_overrides(config: Any = None) -> dict[str, Any]:
+    """The perception node's camera pose (the simulated D435's optical frame in the base, not the URDF
+    mount's rounded one) and mask detections, for the tabletop `config` (a TabletopConfig; default
+    the built-in one); mujoco is imported here."""
     from robospatial_ros.sim.tabletop import TabletopConfig
 
-    return perception_parameter_overrides(TabletopConfig())
+    camera = (config or TabletopConfig()).camera()
+    return {**camera_pose_parameters(camera.camera_to_world), "detections": "masks"}
 
 
 def derived_parameters(args: LaunchArgs, spec: NodeSpec, files: PackageFiles) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from visualization_msgs.msg import MarkerArray
 from robospatial_ros.core import validation
 from robospatial_ros.core.configio import validate_fields
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
-from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion, quaternion_from_matrix
+from robospatial_ros.core.geometry import make_transform, matrix_from_quaternion
 from robospatial_ros.core.language.naming import parse_naming
 from robospatial_ros.core.perception.frame import RGBDFrame
 from robospatial_ros.core.perception.labels import LabelConfig, masks_from_labels
@@ -471,16 +471,6 @@ class PerceptionNode(Node):
     def destroy_node(self) -> None:
         self._close_camera()
         super().destroy_node()
-
-
-def camera_pose_parameters(camera_to_world: np.ndarray) -> dict[str, list[float]]:
-    """(4, 4) optical frame -> base_frame (metres) as this node's camera_position_m and camera_orientation_xyzw
-    parameters (the inverse of PerceptionNodeConfig.camera_to_world)."""
-    T = camera_to_world
-    return {
-        "camera_position_m": [float(v) for v in T[:3, 3]],
-        "camera_orientation_xyzw": [float(v) for v in quaternion_from_matrix(T[:3, :3])],
-    }
 
 
 def _pose(

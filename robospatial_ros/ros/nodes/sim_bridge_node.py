@@ -60,7 +60,7 @@ from robospatial_ros.ros.conversions import (
     plan_from_msg,
     scene_to_msg,
 )
-from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC, camera_pose_parameters
+from robospatial_ros.ros.nodes.perception_node import MASKS_TOPIC
 from robospatial_ros.ros.params import declare_config, on_config_change, read_config
 from robospatial_ros.sim.tabletop import TabletopConfig, TabletopSim
 
@@ -97,16 +97,6 @@ class SimBridgeNodeConfig:
 NODE_CONFIG = SimBridgeNodeConfig
 # Read by the sim thread at every frame: `ros2 param set` applies it at once.
 RUNTIME_SETTABLE = ("publish_period_s", "still_tolerance")
-
-
-def camera_parameter_overrides(config: TabletopConfig) -> dict[str, list[float]]:
-    """The perception node's camera pose parameters for the sim's D435 (its optical frame in the base)."""
-    return camera_pose_parameters(config.camera().camera_to_world)
-
-
-def perception_parameter_overrides(config: TabletopConfig) -> dict[str, Any]:
-    """Everything the perception node needs to perceive the sim: its camera pose and the sim's masks."""
-    return {**camera_parameter_overrides(config), "detections": "masks"}
 
 
 @dataclass(frozen=True)
