@@ -24,7 +24,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from robospatial_ros.ros import common
 from robospatial_ros.ros import conversions as conv
 from robospatial_ros.ros.bringup import start_graph, stop_graph
 from robospatial_ros.ros.graph import LaunchArgs, package_files, workspace_overrides
-from robospatial_ros.sim.demo import DEMO_DETECTIONS, true_name
+from robospatial_ros.sim.demo import DEMO_DETECTIONS, true_query
 
 MAX_DOMAIN_ID = 101  # 0..101 are valid on every platform (higher ones meet Linux's ephemeral ports)
 FRAME_PHRASES = {"ego": " from the camera's perspective", "world": " from the robot's perspective"}
@@ -367,8 +367,7 @@ def _ground_truth_answer(client: DemoClient, question: Any, spatial: SpatialConf
     if not client.truth:
         return "unknown"
     truth = conv.scene_from_msg(client.truth[-1]).with_unknown_facings()
-    target = None if question.target is None else true_name(question.target, perceived, truth)
-    question = replace(question, reference=true_name(question.reference, perceived, truth), target=target)
+    question = true_query(question, perceived, truth)
     return GeometricReasoner(spatial).answer(SceneView(truth, spatial), question).text
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from robospatial_ros.core.errors import ConfigError, RoboSpatialError
 from robospatial_ros.core.language.commands import PlacementCommand
+from robospatial_ros.core.language.questions import Query
 from robospatial_ros.core.perception.pipeline import Perception, PerceptionConfig, PerceptionResult
 from robospatial_ros.core.planning.pick_place import PickPlaceConfig, PickPlacePlan
 from robospatial_ros.core.reasoning.job import ExecutionOutcome, JobConfig, JobFailed, JobRecord, JobSettings, MainJob
@@ -174,8 +175,7 @@ def _ground_truth(ep: Episode, spatial: SpatialConfig) -> None:
     query = ep.job.check.query  # type: ignore[union-attr]
     perceived = ep.perceived.get("after")
     if perceived is not None:  # perceived names (object_3) -> the simulator's, by position
-        target = None if query.target is None else true_name(query.target, perceived.scene, truth)
-        query = replace(query, reference=true_name(query.reference, perceived.scene, truth), target=target)
+        query = true_query(query, perceived.scene, truth)
     ep.check_ground_truth = bool(GeometricReasoner(spatial).answer(SceneView(truth, spatial), query).yes)
 
 
@@ -189,6 +189,12 @@ def true_name(name: str, perceived: Scene, truth: Scene) -> str:
     except RoboSpatialError:
         return name
     return min(truth.objects, key=lambda o: float(np.linalg.norm(np.asarray(o.box.center)[:2] - centre))).name
+
+
+def true_query(query: Query, perceived: Scene, truth: Scene) -> Query:
+    """`query` with its target and reference named as the simulator names them (see `true_name`)."""
+    target = None if query.target is None else true_name(query.target, perceived, truth)
+    return replace(query, reference=true_name(query.reference, perceived, truth), target=target)
 
 
 # --- report and picture -----------------------------------------------------------------------
