@@ -143,11 +143,10 @@ def labels_from_msg(msg: Image) -> np.ndarray:
         raise MessageError(
             f"unsupported label image encoding {msg.encoding!r}; use one of {', '.join(_LABEL_ENCODINGS)}"
         )
-    dtype, channels = _LABEL_ENCODINGS[msg.encoding]
-    img = _pixels(msg, dtype, channels)
-    if channels == 1:
-        return img[:, :, 0]
-    return np.ascontiguousarray(img[:, :, ::-1] if msg.encoding == "bgr8" else img)
+    if msg.encoding in _COLOR_ENCODINGS:  # Gazebo's labels map: read as a colour image
+        return color_from_msg(msg)
+    dtype, _ = _LABEL_ENCODINGS[msg.encoding]
+    return _pixels(msg, dtype, 1)[:, :, 0]
 
 
 def image_msg(array: np.ndarray, encoding: str, frame_id: str = "", stamp: Time | None = None) -> Image:
